@@ -1,0 +1,26 @@
+// The executor runs one request in a fresh, single-use sandbox and reports a typed outcome.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include "executor/types.hpp"
+
+namespace pysandbox::executor {
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Never throws for a script's fault or a limit; those are statuses. Must be awaited on the
+  // io_context the executor was built with.
+  virtual boost::asio::awaitable<RunOutcome> run(ExecuteRequest request) = 0;
+
+  // The isolation mode every run gets, fixed at startup.
+  virtual Isolation isolation() const = 0;
+
+  // What /healthz shows under "isolation": mode, namespaces, cgroup, seccomp, pidfd, ...
+  virtual boost::json::object describe() const = 0;
+};
+
+}  // namespace pysandbox::executor

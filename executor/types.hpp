@@ -1,0 +1,78 @@
+// Types shared by the HTTP layer and the executor: what a run asks for and what it produced.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+namespace pysandbox::executor {
+
+// Ordered by strength: a floor compares with <.
+enum class Isolation { kRlimit = 0, kNamespaces = 1, kFull = 2 };
+
+std::string_view to_string(Isolation mode);
+std::optional<Isolation> isolation_from_string(std::string_view name);
+
+struct ExecuteRequest {
+  std::string request_id;
+  std::string script;
+  std::string stdin_data;
+  std::chrono::milliseconds timeout{5000};
+  std::uint64_t memory_bytes = 256ull << 20;
+  // Admission slot, in [0, max_concurrency): selects the sandbox's host uid so that concurrent
+  // sandboxes never share a uid.
+  unsigned slot = 0;
+};
+
+// sandbox2-style typed outcome. Every value except kOk and kInternal is the script's own fault
+// or a limit; kInternal is the service's fault.
+enum class Status {
+  kOk,
+  kSyntaxError,
+  kNoMain,
+  kMainNotCallable,
+  kException,
+  kNotJsonSerializable,
+  kTimeout,
+  kMemoryLimit,
+  kOutputLimit,
+  kKilled,
+  kInternal,
+};
+
+// The contract's machine-readable `error_type` ("ok" for kOk).
+std::string_view error_type(Status status);
+
+struct Usage {
+  double wall_ms = 0;
+  double cpu_ms = 0;
+  std::uint64_t peak_memory_bytes = 0;
+};
+
+struct PhaseTimings {
+  double spawn_ms = 0;     // clone + namespace/mount setup until execve
+  double run_ms = 0;       // execve until the sandbox's init exited
+  double teardown_ms = 0;  // draining pipes, reaping, removing cgroups
+};
+
+struct RunOutcome {
+  Status status = Status::kInternal;
+  boost::json::value result;  // main()'s return value, when status == kOk
+  std::string stdout_data;
+  std::string stderr_data;
+  bool truncated = false;  // stdout/stderr cut at the cap (truncate mode only)
+  std::string message;     // human sentence for the client (exception text, limit hit, ...)
+  std::string trace;       // Python traceback, paths inside the sandbox only
+  int signal = 0;          // kKilled: the signal number
+  bool ran = false;        // the script started: stdout/stderr/usage are meaningful
+  std::string internal_detail;  // kInternal: step + errno, for the log only, never sent out
+  Usage usage;
+  PhaseTimings phases;
+  Isolation isolation = Isolation::kRlimit;
+};
+
+}  // namespace pysandbox::executor

@@ -1,0 +1,39 @@
+#include "jail/child.hpp"
+
+#include <signal.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace pysandbox::jail {
+
+Child::Child(boost::asio::any_io_executor io, pid_t pid, sys::UniqueFd pidfd)
+    : pid_(pid), pidfd_(std::move(io), pidfd.release()) {}
+
+Child::~Child() {
+  if (!reaped_ && pidfd_.is_open()) sys::kill_and_reap(pidfd_.native_handle());
+}
+
+void Child::kill() noexcept {
+  if (reaped_ || !pidfd_.is_open()) return;
+  // ESRCH only means it is already gone.
+  (void)sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL);
+}
+
+boost::asio::awaitable<sys::Result<sys::ExitStatus>> Child::async_wait_exit() {
+  using boost::asio::as_tuple;
+  using boost::asio::use_awaitable;
+  for (;;) {
+    auto status = sys::reap_pidfd(pidfd_.native_handle());
+    if (!status) co_return status;
+    if (status->exited) {
+      reaped_ = true;
+      co_return status;
+    }
+    auto [ec] = co_await pidfd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                           as_tuple(use_awaitable));
+    if (ec) co_return ec;
+  }
+}
+
+}  // namespace pysandbox::jail

@@ -1,0 +1,38 @@
+// A running sandbox as the server sees it: owns the pid through a pidfd, watched on the
+// io_context. Never leaves a zombie: destroying an unreaped Child kills and reaps it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "jail/sys/syscalls.hpp"
+
+namespace pysandbox::jail {
+
+class Child {
+ public:
+  Child(boost::asio::any_io_executor io, pid_t pid, sys::UniqueFd pidfd);
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();
+
+  pid_t pid() const noexcept { return pid_; }
+  bool reaped() const noexcept { return reaped_; }
+
+  // SIGKILL through the pidfd (no pid-reuse race). Killing a PID namespace's init kills every
+  // process in that namespace (pid_namespaces(7)). Idempotent; a no-op once reaped.
+  void kill() noexcept;
+
+  // Waits until the pidfd turns readable (the process exited), then reaps it without blocking.
+  boost::asio::awaitable<sys::Result<sys::ExitStatus>> async_wait_exit();
+
+ private:
+  pid_t pid_;
+  boost::asio::posix::stream_descriptor pidfd_;
+  bool reaped_ = false;
+};
+
+}  // namespace pysandbox::jail

@@ -1,0 +1,325 @@
+#include "jail/spawner.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "jail/sys/syscalls.hpp"
+#include "seccomp_policies/policy.hpp"
+
+namespace pysandbox::jail {
+
+namespace {
+
+constexpr int kSetupFailedExit = 125;
+// Where the child parks its inherited fds before placing them at 0..4, above anything the
+// server is likely to hold.
+constexpr int kParkFdBase = 1000;
+
+constexpr std::uint64_t kNamespaceFlags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
+                                          CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+                                          CLONE_NEWCGROUP;
+
+struct ChildArgs {
+  const std::vector<MountOp>* plan;
+  const JailConfig* config;
+  const RunParams* params;
+  const char* const* argv;
+  const char* const* envp;
+  int sync_read;
+  int sync_write;
+  int err_read;
+  int err_write;
+};
+
+// Everything below runs in the cloned child before execve: raw syscalls and async-signal-safe
+// libc only, no allocation, no locks (glibc's own state was copied from a possibly
+// multi-threaded parent). id changes go through syscall(2) directly because glibc's setxid
+// wrappers would try to signal the parent's other threads.
+[[noreturn]] void fail(int err_fd, Step step, int index, int err) noexcept {
+  SetupFailure f{static_cast<std::int32_t>(step), index, err};
+  ssize_t ignored = ::write(err_fd, &f, sizeof f);
+  (void)ignored;
+  ::_exit(kSetupFailedExit);
+}
+
+// Read-only remount of a bind: in a user namespace the kernel refuses to clear flags that the
+// original mount had (MNT_LOCK_*), so carry them over from statfs.
+int remount_bind_ro(const char* target) noexcept {
+  unsigned long have = 0;
+  if (int rc = sys::raw_statfs_flags(target, &have); rc != 0) return -rc;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+  if (have & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (have & ST_NOATIME) flags |= MS_NOATIME;
+  if (have & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (have & ST_RELATIME) flags |= MS_RELATIME;
+  return ::mount(nullptr, target, nullptr, flags, nullptr) == 0 ? 0 : errno;
+}
+
+// Returns 0 or an errno.
+int apply_mount_op(const MountOp& op) noexcept {
+  using Kind = MountOp::Kind;
+  switch (op.kind) {
+    case Kind::kMakePrivate:
+      return ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : errno;
+    case Kind::kMountTmpfs:
+      return ::mount("tmpfs", op.target.c_str(), "tmpfs", op.flags, op.data.c_str()) == 0 ? 0
+                                                                                            : errno;
+    case Kind::kMountProc:
+      return ::mount("proc", op.target.c_str(), "proc", op.flags, nullptr) == 0 ? 0 : errno;
+    case Kind::kMkdir:
+      return ::mkdir(op.target.c_str(), 0755) == 0 || errno == EEXIST ? 0 : errno;
+    case Kind::kTouch: {
+      int fd = ::open(op.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+      if (fd < 0) return errno;
+      ::close(fd);
+      return 0;
+    }
+    case Kind::kSymlink:
+      return ::symlink(op.link_target.c_str(), op.target.c_str()) == 0 ? 0 : errno;
+    case Kind::kBind:
+      // Not MS_REC: submounts of a host path stay invisible rather than writable.
+      if (::mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        return errno;
+      return op.writable ? 0 : remount_bind_ro(op.target.c_str());
+    case Kind::kRemountRo:
+      return ::mount(nullptr, op.target.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | op.flags,
+                     nullptr) == 0
+                 ? 0
+                 : errno;
+    case Kind::kPivotRoot: {
+      // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
+      // the new root (pivot_root(2), "new_root and put_old may be the same directory").
+      if (::chdir(op.target.c_str()) != 0) return errno;
+      if (int rc = sys::raw_pivot_root(".", "."); rc != 0) return -rc;
+      if (::umount2(".", MNT_DETACH) != 0) return errno;
+      return ::chdir("/") == 0 ? 0 : errno;
+    }
+  }
+  return EINVAL;
+}
+
+int write_file(const char* path, const char* data, std::size_t len) noexcept {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = ::write(fd, data, len);
+  int err = n == static_cast<ssize_t>(len) ? 0 : (n < 0 ? errno : EIO);
+  ::close(fd);
+  return err;
+}
+
+[[noreturn]] void child_main(const ChildArgs& a) noexcept {
+  const int err_fd = a.err_write;
+  ::close(a.sync_write);
+  ::close(a.err_read);
+
+  // Handlers do not survive execve but ignored signals and the mask do: start clean.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // If the server dies, its sandboxes die with it (and so does the whole PID namespace).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+  // Until the parent has written uid_map/gid_map we have no valid ids in our namespace.
+  char go = 0;
+  if (::read(a.sync_read, &go, 1) != 1) fail(err_fd, Step::kSync, 0, errno ? errno : EPIPE);
+  ::close(a.sync_read);
+
+  // Become root of the new user namespace (= the unprivileged host uid), dropping the host
+  // root's supplementary groups, which would otherwise still grant group access to host files.
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(err_fd, Step::kIds, 0, errno);
+  if (::syscall(SYS_setresgid, 0, 0, 0) != 0) fail(err_fd, Step::kIds, 1, errno);
+  if (::syscall(SYS_setresuid, 0, 0, 0) != 0) fail(err_fd, Step::kIds, 2, errno);
+
+  const char* host = a.config->hostname.c_str();
+  if (::sethostname(host, std::strlen(host)) != 0) fail(err_fd, Step::kHostname, 0, errno);
+
+  const auto& plan = *a.plan;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (int err = apply_mount_op(plan[i]); err != 0)
+      fail(err_fd, Step::kMount, static_cast<int>(i), err);
+  }
+
+  // Park the five fds high first so placing them at 0..4 cannot clobber one another.
+  int parked[5];
+  for (int i = 0; i < 5; ++i) {
+    parked[i] = ::fcntl(a.params->fds[i], F_DUPFD_CLOEXEC, kParkFdBase);
+    if (parked[i] < 0) fail(err_fd, Step::kFds, i, errno);
+  }
+  for (int i = 0; i < 5; ++i) {
+    if (::dup2(parked[i], i) != i) fail(err_fd, Step::kFds, 10 + i, errno);  // clears CLOEXEC
+  }
+  // Whatever else is open (other requests' pipes, sockets) must not cross execve, even if some
+  // library forgot O_CLOEXEC.
+  if (int rc = sys::raw_close_range(5, ~0U, CLOSE_RANGE_CLOEXEC); rc != 0)
+    fail(err_fd, Step::kFds, 20, -rc);
+
+  if (::chdir("/tmp") != 0) fail(err_fd, Step::kChdir, 0, errno);
+  ::umask(077);
+
+  const Rlimits& l = a.params->limits;
+  const struct {
+    int resource;
+    rlim_t soft;
+    rlim_t hard;
+  } limits[] = {
+      {RLIMIT_AS, l.address_space, l.address_space},
+      // SIGXCPU at the soft limit, SIGKILL at the hard one: a backstop behind the deadline.
+      {RLIMIT_CPU, l.cpu_seconds, l.cpu_seconds + 1},
+      {RLIMIT_NPROC, l.processes, l.processes},
+      {RLIMIT_NOFILE, l.open_files, l.open_files},
+      {RLIMIT_FSIZE, l.file_size, l.file_size},
+      {RLIMIT_CORE, 0, 0},
+      {RLIMIT_MEMLOCK, 0, 0},
+      {RLIMIT_MSGQUEUE, 0, 0},
+  };
+  for (std::size_t i = 0; i < sizeof limits / sizeof limits[0]; ++i) {
+    const rlimit rl{limits[i].soft, limits[i].hard};
+    if (::setrlimit(static_cast<__rlimit_resource>(limits[i].resource), &rl) != 0)
+      fail(err_fd, Step::kRlimit, limits[i].resource, errno);
+  }
+
+  // Root in the user namespace keeps full capabilities across execve unless the bounding set is
+  // empty (capabilities(7): P'(permitted) = F(permitted) & P(bounding) for root).
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+      fail(err_fd, Step::kCapabilities, cap, errno);
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    fail(err_fd, Step::kCapabilities, 64, errno);
+
+  // no_new_privs before seccomp: it lets an unprivileged task install a filter and makes
+  // set-uid binaries inert (seccomp(2), PR_SET_NO_NEW_PRIVS).
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(err_fd, Step::kNoNewPrivs, 0, errno);
+
+  // Last before execve: after this, the filter also governs our own remaining syscalls.
+  if (a.config->seccomp != nullptr) {
+    if (int err = seccomp_policies::install(*a.config->seccomp); err != 0)
+      fail(err_fd, Step::kSeccomp, 0, err);
+  }
+
+  ::execve(a.config->executable.c_str(), const_cast<char* const*>(a.argv),
+           const_cast<char* const*>(a.envp));
+  fail(err_fd, Step::kExecve, 0, errno);
+}
+
+sys::Result<void> write_id_maps(pid_t pid, uid_t uid, gid_t gid) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  const std::string umap = "0 " + std::to_string(uid) + " 1\n";
+  const std::string gmap = "0 " + std::to_string(gid) + " 1\n";
+  // The server writes the maps itself as a privileged process in the parent namespace, so
+  // setgroups stays allowed for the child's one call that drops supplementary groups
+  // (user_namespaces(7), "Interaction with system calls that change process UIDs or GIDs").
+  if (int err = write_file((base + "/uid_map").c_str(), umap.data(), umap.size()); err != 0)
+    return sys::errno_code(err);
+  if (int err = write_file((base + "/gid_map").c_str(), gmap.data(), gmap.size()); err != 0)
+    return sys::errno_code(err);
+  return {};
+}
+
+const char* step_name(Step step) {
+  switch (step) {
+    case Step::kSync: return "sync";
+    case Step::kIds: return "ids";
+    case Step::kHostname: return "hostname";
+    case Step::kMount: return "mount";
+    case Step::kFds: return "fds";
+    case Step::kChdir: return "chdir";
+    case Step::kRlimit: return "rlimit";
+    case Step::kCapabilities: return "capabilities";
+    case Step::kNoNewPrivs: return "no_new_privs";
+    case Step::kSeccomp: return "seccomp";
+    case Step::kExecve: return "execve";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+boost::system::result<Spawner> Spawner::create(JailConfig config) {
+  if (config.executable.empty() || config.executable[0] != '/' || config.argv.empty())
+    return std::make_error_code(std::errc::invalid_argument);
+  auto plan = build_mount_plan(config.mounts);
+  if (!plan) return plan.error();
+  Spawner s;
+  s.config_ = std::move(config);
+  s.plan_ = std::move(*plan);
+  return s;
+}
+
+boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
+  // execve's arrays, built before clone: the child must not allocate.
+  std::vector<const char*> argv;
+  for (const auto& arg : config_.argv) argv.push_back(arg.c_str());
+  argv.push_back(nullptr);
+  std::vector<const char*> envp;
+  for (const auto& kv : config_.env) envp.push_back(kv.c_str());
+  envp.push_back(nullptr);
+
+  auto sync = sys::make_pipe();
+  if (!sync) return sync.error();
+  auto errors = sys::make_pipe();
+  if (!errors) return errors.error();
+
+  ChildArgs args{&plan_,
+                 &config_,
+                 &params,
+                 argv.data(),
+                 envp.data(),
+                 sync->read.get(),
+                 sync->write.get(),
+                 errors->read.get(),
+                 errors->write.get()};
+  auto cloned = sys::clone3_pidfd(kNamespaceFlags, params.cgroup_fd);
+  if (!cloned) return cloned.error();
+  if (cloned->pid == 0) child_main(args);
+
+  Spawned out;
+  out.pid = cloned->pid;
+  out.pidfd = std::move(cloned->pidfd);
+  out.setup_errors = std::move(errors->read);
+  sync->read.reset();
+  errors->write.reset();
+
+  auto maps = write_id_maps(out.pid, params.host_uid, params.host_gid);
+  const char go = 1;
+  if (!maps || ::write(sync->write.get(), &go, 1) != 1) {
+    const auto err = maps ? sys::last_errno() : maps.error();
+    // The child is still blocked before any setup: kill it and reap it here, so a failed spawn
+    // leaves no process and no zombie behind.
+    sys::kill_and_reap(out.pidfd.get());
+    return err;
+  }
+  return out;
+}
+
+std::string Spawner::describe(const SetupFailure& failure) const {
+  const auto step = static_cast<Step>(failure.step);
+  std::string what = step_name(step);
+  if (step == Step::kMount && failure.index >= 0 &&
+      static_cast<std::size_t>(failure.index) < plan_.size()) {
+    what += ": " + plan_[static_cast<std::size_t>(failure.index)].describe();
+  } else {
+    what += " #" + std::to_string(failure.index);
+  }
+  return what + ": " + std::strerror(failure.err);
+}
+
+}  // namespace pysandbox::jail

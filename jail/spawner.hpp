@@ -1,0 +1,99 @@
+// Starts one sandboxed process: clone3 into fresh namespaces, then an ordered, async-signal-safe
+// list of setup steps in the child, seccomp last, then execve.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+#include "jail/mount_plan.hpp"
+#include "jail/sys/unique_fd.hpp"
+
+namespace pysandbox::seccomp_policies {
+class BpfProgram;
+}
+
+namespace pysandbox::jail {
+
+// Fixed at startup.
+struct JailConfig {
+  std::string executable;          // absolute path, inside the sandbox's view
+  std::vector<std::string> argv;   // argv[0] included
+  std::vector<std::string> env;    // "KEY=value"; nothing else is inherited
+  MountPlanOptions mounts;
+  std::string hostname = "sandbox";
+  // Applied last before execve; null only for capability probes.
+  const seccomp_policies::BpfProgram* seccomp = nullptr;
+};
+
+struct Rlimits {
+  std::uint64_t address_space = 256ull << 20;
+  std::uint64_t cpu_seconds = 6;
+  std::uint64_t processes = 64;
+  std::uint64_t open_files = 256;
+  std::uint64_t file_size = 64ull << 20;
+};
+
+// Per run.
+struct RunParams {
+  uid_t host_uid = 0;  // root inside the sandbox maps to this unprivileged host uid
+  gid_t host_gid = 0;
+  Rlimits limits;
+  int cgroup_fd = -1;  // >= 0: start inside this cgroup (CLONE_INTO_CGROUP)
+  // Become fds 0..4 in the sandbox: stdin, stdout, stderr, script, result.
+  std::array<int, 5> fds{-1, -1, -1, -1, -1};
+};
+
+// What the child reports on the setup-error pipe before _exit when a step fails.
+struct SetupFailure {
+  std::int32_t step = 0;   // Step
+  std::int32_t index = 0;  // mount plan index for mount steps
+  std::int32_t err = 0;    // errno
+};
+
+enum class Step : std::int32_t {
+  kSync = 1,
+  kIds,
+  kHostname,
+  kMount,
+  kFds,
+  kChdir,
+  kRlimit,
+  kCapabilities,
+  kNoNewPrivs,
+  kSeccomp,
+  kExecve,
+};
+
+struct Spawned {
+  pid_t pid = -1;
+  jail::sys::UniqueFd pidfd;
+  // EOF when execve succeeded (the write end is O_CLOEXEC); a SetupFailure record otherwise.
+  jail::sys::UniqueFd setup_errors;
+};
+
+class Spawner {
+ public:
+  static boost::system::result<Spawner> create(JailConfig config);
+
+  // Synchronous but short: clone3 and the uid/gid map writes. The child's own setup runs
+  // concurrently; its failure arrives on Spawned::setup_errors.
+  boost::system::result<Spawned> spawn(const RunParams& params) const;
+
+  // "mount: bind /usr -> /tmp/usr (ro): Operation not permitted", for the log.
+  std::string describe(const SetupFailure& failure) const;
+
+  const std::vector<MountOp>& plan() const { return plan_; }
+
+ private:
+  Spawner() = default;
+  JailConfig config_;
+  std::vector<MountOp> plan_;
+};
+
+}  // namespace pysandbox::jail

@@ -1,0 +1,68 @@
+// The project's raw system calls, each behind a wrapper returning boost::system::result.
+// Everything that glibc does not wrap (clone3, pidfd_*, pivot_root, waitid with rusage) is here.
+#pragma once
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+#include <boost/system/result.hpp>
+
+#include "jail/sys/unique_fd.hpp"
+
+namespace pysandbox::jail::sys {
+
+template <typename T>
+using Result = boost::system::result<T>;
+
+// errno as an error_code in the generic (POSIX) category.
+boost::system::error_code errno_code(int err) noexcept;
+inline boost::system::error_code last_errno() noexcept { return errno_code(errno); }
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+// Both ends O_CLOEXEC; `flags` may add O_NONBLOCK (applies to both ends).
+Result<Pipe> make_pipe(int flags = 0);
+
+// A sealed, read-only-from-now memfd holding `data` at offset 0 (for the script and stdin: the
+// child reads a regular file, so the parent never blocks writing into a pipe).
+Result<UniqueFd> make_sealed_memfd(const char* name, std::string_view data);
+
+Result<void> set_nonblocking(int fd);
+
+struct CloneResult {
+  pid_t pid = -1;     // 0 in the child
+  UniqueFd pidfd;     // parent only
+};
+// clone3 with CLONE_PIDFD and `flags`; when cgroup_fd >= 0 adds CLONE_INTO_CGROUP. Like fork():
+// the child continues on a copy of the caller's stack and may only call async-signal-safe code.
+Result<CloneResult> clone3_pidfd(std::uint64_t flags, int cgroup_fd) noexcept;
+
+Result<void> pidfd_send_signal(int pidfd, int sig) noexcept;
+
+struct ExitStatus {
+  bool exited = false;  // false: still running (WNOHANG)
+  int code = 0;         // exit status, when !signal
+  int signal = 0;       // terminating signal, 0 if it exited
+  bool core_dumped = false;
+  rusage usage{};       // of the child and the descendants it reaped
+};
+// waitid(P_PIDFD, WEXITED|WNOHANG) with the kernel's rusage argument (glibc's wrapper lacks it).
+Result<ExitStatus> reap_pidfd(int pidfd) noexcept;
+
+// SIGKILL and a blocking reap: only for a child known to be about to die (error paths, probes).
+void kill_and_reap(int pidfd) noexcept;
+
+// Async-signal-safe helpers for the child side (return 0 or -errno, never touch errno-based
+// C++ machinery).
+int raw_pivot_root(const char* new_root, const char* put_old) noexcept;
+int raw_close_range(unsigned first, unsigned last, unsigned flags) noexcept;
+int raw_statfs_flags(const char* path, unsigned long* flags) noexcept;
+
+}  // namespace pysandbox::jail::sys
