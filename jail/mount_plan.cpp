@@ -65,6 +65,8 @@ std::vector<std::string> default_ro_paths() {
       "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
       "/etc/timezone", "/etc/python3", "/etc/python3.11", "/etc/mime.types",
       "/etc/nsswitch.conf",
+      // Debian resolves libblas/liblapack through alternatives symlinks.
+      "/etc/alternatives",
   };
 }
 

@@ -1,0 +1,218 @@
+#include "executor/sandbox_executor.hpp"
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstring>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "executor/output_capture.hpp"
+#include "executor/runner_protocol.hpp"
+#include "jail/child.hpp"
+
+namespace pysandbox::executor {
+
+namespace {
+
+using boost::asio::as_tuple;
+using boost::asio::awaitable;
+using boost::asio::use_awaitable;
+using boost::asio::posix::stream_descriptor;
+using Clock = std::chrono::steady_clock;
+using namespace boost::asio::experimental::awaitable_operators;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+// The pipes and memfds of one run. The parent keeps the read ends; the child gets the rest.
+struct RunIo {
+  jail::sys::UniqueFd script, stdin_data;
+  jail::sys::Pipe out, err, result;
+};
+
+boost::system::result<RunIo> make_run_io(const ExecuteRequest& request) {
+  RunIo io;
+  auto script = jail::sys::make_sealed_memfd("script", request.script);
+  if (!script) return script.error();
+  io.script = std::move(*script);
+  auto in = jail::sys::make_sealed_memfd("stdin", request.stdin_data);
+  if (!in) return in.error();
+  io.stdin_data = std::move(*in);
+  for (auto* pipe : {&io.out, &io.err, &io.result}) {
+    auto p = jail::sys::make_pipe();
+    if (!p) return p.error();
+    *pipe = std::move(*p);
+  }
+  return io;
+}
+
+RunOutcome internal_error(Isolation mode, std::string detail) {
+  RunOutcome out;
+  out.status = Status::kInternal;
+  out.isolation = mode;
+  out.message = "the sandbox could not be started";
+  out.internal_detail = std::move(detail);
+  return out;
+}
+
+}  // namespace
+
+SandboxExecutor::SandboxExecutor(boost::asio::any_io_executor io, Settings settings,
+                                 std::unique_ptr<seccomp_policies::BpfProgram> seccomp,
+                                 jail::Spawner spawner, boost::json::object capabilities)
+    : io_(std::move(io)),
+      settings_(std::move(settings)),
+      seccomp_(std::move(seccomp)),
+      spawner_(std::move(spawner)),
+      capabilities_(std::move(capabilities)) {}
+
+jail::RunParams SandboxExecutor::params_for(const ExecuteRequest& request) const {
+  jail::RunParams p;
+  p.host_uid = settings_.uid_base + request.slot;
+  p.host_gid = settings_.uid_base + request.slot;
+  // RLIMIT_AS is the memory limit of this mode: it counts reservations, so it is strict, but it
+  // is the only per-process bound without cgroups.
+  p.limits.address_space = request.memory_bytes;
+  const auto seconds = std::chrono::ceil<std::chrono::seconds>(request.timeout).count();
+  p.limits.cpu_seconds = static_cast<std::uint64_t>(seconds) + 1;
+  p.limits.processes = settings_.pids_max;
+  p.limits.open_files = settings_.nofile_max;
+  p.limits.file_size = settings_.fsize_max_bytes;
+  return p;
+}
+
+awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
+  const auto t_start = Clock::now();
+  const Isolation mode = isolation();
+
+  auto io = make_run_io(request);
+  if (!io) co_return internal_error(mode, "pipes: " + io.error().message());
+
+  jail::RunParams params = params_for(request);
+  params.fds = {io->stdin_data.get(), io->out.write.get(), io->err.write.get(), io->script.get(),
+                io->result.write.get()};
+  auto spawned = spawner_.spawn(params);
+  if (!spawned) co_return internal_error(mode, "spawn: " + spawned.error().message());
+
+  // Only the sandbox may hold the write ends: EOF then means every process in it is gone.
+  io->out.write.reset();
+  io->err.write.reset();
+  io->result.write.reset();
+  io->script.reset();
+  io->stdin_data.reset();
+
+  jail::Child child(io_, spawned->pid, std::move(spawned->pidfd));
+  stream_descriptor out_pipe(io_, io->out.read.release());
+  stream_descriptor err_pipe(io_, io->err.read.release());
+  stream_descriptor result_pipe(io_, io->result.read.release());
+  stream_descriptor setup_pipe(io_, spawned->setup_errors.release());
+
+  const std::size_t cap = settings_.max_output_bytes;
+  BoundedBuffer out_buf(cap), err_buf(cap), result_buf(cap), setup_buf(sizeof(jail::SetupFailure));
+  bool timed_out = false;
+  bool output_limited = false;
+  Clock::time_point t_exec = t_start, t_exit = t_start;
+  boost::system::result<jail::sys::ExitStatus> exit_status = boost::system::error_code{};
+
+  boost::asio::steady_timer deadline(io_, request.timeout);
+  auto on_output_overflow = [&] {
+    if (settings_.truncate_output) return;
+    output_limited = true;
+    child.kill();
+  };
+  auto watch_setup = [&]() -> awaitable<void> {
+    co_await drain(setup_pipe, setup_buf, nullptr);
+    t_exec = Clock::now();
+  };
+  auto watch_exit = [&]() -> awaitable<void> {
+    exit_status = co_await child.async_wait_exit();
+    t_exit = Clock::now();
+    deadline.cancel();
+  };
+  auto watch_deadline = [&]() -> awaitable<void> {
+    auto [ec] = co_await deadline.async_wait(as_tuple(use_awaitable));
+    if (!ec && !child.reaped()) {
+      timed_out = true;
+      child.kill();
+    }
+  };
+  // The result channel is never truncated: a cut JSON document would be useless.
+  auto on_result_overflow = [&] {
+    output_limited = true;
+    child.kill();
+  };
+
+  co_await (drain(out_pipe, out_buf, on_output_overflow) &&
+            drain(err_pipe, err_buf, on_output_overflow) &&
+            drain(result_pipe, result_buf, on_result_overflow) && watch_setup() && watch_exit() &&
+            watch_deadline());
+  const auto t_drained = Clock::now();
+
+  RunOutcome outcome;
+  outcome.isolation = mode;
+  outcome.phases.spawn_ms = ms_between(t_start, t_exec);
+  outcome.phases.run_ms = ms_between(t_exec, t_exit);
+
+  if (!setup_buf.data().empty()) {
+    jail::SetupFailure failure{};
+    std::memcpy(&failure, setup_buf.data().data(),
+                std::min(sizeof failure, setup_buf.data().size()));
+    outcome = internal_error(mode, "sandbox setup failed: " + spawner_.describe(failure));
+    outcome.phases.spawn_ms = ms_between(t_start, t_exit);
+    co_return outcome;
+  }
+  if (!exit_status) {
+    co_return internal_error(mode, "waiting for the sandbox: " + exit_status.error().message());
+  }
+
+  outcome.ran = true;
+  outcome.stdout_data = sanitize_utf8(out_buf.data());
+  outcome.stderr_data = sanitize_utf8(err_buf.data());
+  outcome.truncated = out_buf.overflowed() || err_buf.overflowed();
+  const rusage& ru = exit_status->usage;
+  outcome.usage.wall_ms = ms_between(t_start, t_exit);
+  outcome.usage.cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  // ru_maxrss is in KiB: the largest resident set of the init process or a reaped descendant.
+  outcome.usage.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
+
+  const int sig = exit_status->signal;
+  if (timed_out || sig == SIGXCPU) {
+    outcome.status = Status::kTimeout;
+    outcome.message = "the script did not finish within " +
+                      std::to_string(request.timeout.count()) + " ms";
+  } else if (output_limited) {
+    outcome.status = Status::kOutputLimit;
+    outcome.message = result_buf.overflowed()
+                          ? "main()'s result is larger than " + std::to_string(cap) + " bytes"
+                          : "the script wrote more than " + std::to_string(cap) +
+                                " bytes to stdout or stderr";
+  } else if (decode_runner_result(result_buf.data(), outcome)) {
+    // The runner reported: ok or the script's own error, already in outcome.
+  } else if (sig != 0) {
+    outcome.status = Status::kKilled;
+    outcome.signal = sig;
+    outcome.message = "the script was killed by " + signal_name(sig);
+  } else {
+    outcome.status = Status::kException;
+    outcome.message = "the interpreter exited with status " + std::to_string(exit_status->code) +
+                      " before main() returned (see stderr)";
+  }
+  outcome.phases.teardown_ms = ms_between(t_exit, t_drained);
+  outcome.isolation = mode;
+  co_return outcome;
+}
+
+}  // namespace pysandbox::executor

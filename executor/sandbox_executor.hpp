@@ -1,0 +1,38 @@
+// The executor of the `namespaces` mode (and, with a cgroup leaf per run, of `full`): one fresh
+// jail per request, watched through its pidfd on the io_context.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "executor/executor.hpp"
+#include "executor/settings.hpp"
+#include "jail/spawner.hpp"
+#include "seccomp_policies/policy.hpp"
+
+namespace pysandbox::executor {
+
+class SandboxExecutor final : public Executor {
+ public:
+  // `seccomp` must outlive the executor's spawner; it is owned here.
+  SandboxExecutor(boost::asio::any_io_executor io, Settings settings,
+                  std::unique_ptr<seccomp_policies::BpfProgram> seccomp, jail::Spawner spawner,
+                  boost::json::object capabilities);
+
+  boost::asio::awaitable<RunOutcome> run(ExecuteRequest request) override;
+  Isolation isolation() const override { return Isolation::kNamespaces; }
+  boost::json::object describe() const override { return capabilities_; }
+
+ private:
+  jail::RunParams params_for(const ExecuteRequest& request) const;
+
+  boost::asio::any_io_executor io_;
+  Settings settings_;
+  std::unique_ptr<seccomp_policies::BpfProgram> seccomp_;
+  jail::Spawner spawner_;
+  boost::json::object capabilities_;
+};
+
+}  // namespace pysandbox::executor

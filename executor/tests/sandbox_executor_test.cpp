@@ -1,0 +1,179 @@
+// The executor end to end on this host (namespaces mode): real jail, real seccomp policy, real
+// Debian interpreter, the project's own test scripts.
+#include "executor/sandbox_executor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "executor/factory.hpp"
+
+namespace pysandbox::executor {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SandboxExecutorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    settings_ = new Settings();
+    settings_->data_dir = PYSANDBOX_DATA_DIR;
+    settings_->max_output_bytes = 64 * 1024;
+    settings_->uid_base = 2000800;
+  }
+  static void TearDownTestSuite() { delete settings_; }
+
+  RunOutcome run(std::string script, std::chrono::milliseconds timeout = 10s,
+                 std::uint64_t memory = 256ull << 20, std::string stdin_data = {},
+                 Settings* settings = nullptr) {
+    boost::asio::io_context io;
+    auto executor = make_executor(io.get_executor(), settings ? *settings : *settings_);
+    ExecuteRequest req;
+    req.request_id = "test";
+    req.script = std::move(script);
+    req.timeout = timeout;
+    req.memory_bytes = memory;
+    req.stdin_data = std::move(stdin_data);
+    auto fut = boost::asio::co_spawn(io, executor->run(std::move(req)), boost::asio::use_future);
+    io.run();
+    return fut.get();
+  }
+
+  static Settings* settings_;
+};
+Settings* SandboxExecutorTest::settings_ = nullptr;
+
+TEST_F(SandboxExecutorTest, ReturnsMainsResultAndStdout) {
+  auto o = run("def main():\n    print('len:', 3)\n    return {'sum': 6, 't': (1, 2)}\n");
+  ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data << o.internal_detail;
+  EXPECT_EQ(boost::json::serialize(o.result), R"({"sum":6,"t":[1,2]})");
+  EXPECT_EQ(o.stdout_data, "len: 3\n");
+  EXPECT_TRUE(o.ran);
+  EXPECT_EQ(o.isolation, Isolation::kNamespaces);
+  EXPECT_GT(o.usage.wall_ms, 0);
+  EXPECT_GT(o.usage.cpu_ms, 0);
+  EXPECT_GT(o.usage.peak_memory_bytes, 1u << 20);
+}
+
+TEST_F(SandboxExecutorTest, PandasAndNumpyWork) {
+  auto o = run(
+      "import numpy as np, pandas as pd\n"
+      "def main():\n"
+      "    s = pd.Series([1, 2, 3])\n"
+      "    print('len:', len(s))\n"
+      "    return {'sum': int(s.sum()), 'dot': float(np.arange(4) @ np.arange(4))}\n");
+  ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data;
+  EXPECT_EQ(boost::json::serialize(o.result), R"({"sum":6,"dot":1.4E1})");
+}
+
+TEST_F(SandboxExecutorTest, StdinReachesTheScript) {
+  auto o = run("import sys\ndef main():\n    return sys.stdin.read().upper()\n", 10s, 256ull << 20,
+               "hello");
+  ASSERT_EQ(o.status, Status::kOk) << o.message;
+  EXPECT_EQ(o.result, boost::json::value("HELLO"));
+}
+
+TEST_F(SandboxExecutorTest, ScriptErrorsAreTyped) {
+  EXPECT_EQ(run("def main(:\n").status, Status::kSyntaxError);
+  EXPECT_EQ(run("x = 1\n").status, Status::kNoMain);
+  EXPECT_EQ(run("main = 3\n").status, Status::kMainNotCallable);
+  auto exc = run("def main():\n    raise ValueError('boom')\n");
+  EXPECT_EQ(exc.status, Status::kException);
+  EXPECT_NE(exc.trace.find("ValueError: boom"), std::string::npos) << exc.trace;
+  EXPECT_EQ(exc.trace.find("runner"), std::string::npos) << exc.trace;
+  auto np = run("import numpy as np\ndef main():\n    return np.int64(3)\n");
+  EXPECT_EQ(np.status, Status::kNotJsonSerializable);
+  EXPECT_NE(np.message.find("numpy.int64"), std::string::npos) << np.message;
+  EXPECT_EQ(run("def main():\n    return float('inf')\n").status, Status::kNotJsonSerializable);
+}
+
+TEST_F(SandboxExecutorTest, InfiniteLoopTimesOut) {
+  auto o = run("def main():\n    while True:\n        pass\n", 500ms);
+  EXPECT_EQ(o.status, Status::kTimeout);
+  EXPECT_TRUE(o.ran);
+  EXPECT_LT(o.usage.wall_ms, 3000);
+}
+
+TEST_F(SandboxExecutorTest, SleepingChildrenDoNotOutliveTheTimeout) {
+  auto o = run(
+      "import os, time\n"
+      "def main():\n"
+      "    if os.fork() == 0:\n"
+      "        os.setsid()\n"
+      "        time.sleep(1000)\n"
+      "    time.sleep(1000)\n",
+      500ms);
+  EXPECT_EQ(o.status, Status::kTimeout);
+}
+
+TEST_F(SandboxExecutorTest, MemoryBlowUpIsMemoryLimit) {
+  auto o = run("def main():\n    x = bytearray(600 * 1024 * 1024)\n    return len(x)\n", 10s,
+               128ull << 20);
+  EXPECT_EQ(o.status, Status::kMemoryLimit) << o.message << o.stderr_data;
+}
+
+TEST_F(SandboxExecutorTest, FloodingStdoutStopsAtTheCap) {
+  auto o = run("import sys\ndef main():\n    while True:\n        sys.stdout.write('x' * 65536)\n");
+  EXPECT_EQ(o.status, Status::kOutputLimit) << o.message;
+  EXPECT_EQ(o.stdout_data.size(), 64u * 1024);
+}
+
+TEST_F(SandboxExecutorTest, TruncateModeKeepsTheResult) {
+  Settings s = *settings_;
+  s.truncate_output = true;
+  auto o = run("def main():\n    print('y' * 200000)\n    return 1\n", 10s, 256ull << 20, {}, &s);
+  ASSERT_EQ(o.status, Status::kOk) << o.message;
+  EXPECT_TRUE(o.truncated);
+  EXPECT_EQ(o.stdout_data.size(), 64u * 1024);
+}
+
+TEST_F(SandboxExecutorTest, OversizedResultIsOutputLimit) {
+  auto o = run("def main():\n    return 'z' * 200000\n");
+  EXPECT_EQ(o.status, Status::kOutputLimit);
+}
+
+TEST_F(SandboxExecutorTest, SignalDeathIsKilledWithTheSignal) {
+  // A real fault: the runner is PID 1 of its namespace, so a signal it sends itself with the
+  // default action would be ignored (pid_namespaces(7)).
+  auto o = run("import ctypes\ndef main():\n    ctypes.string_at(0)\n");
+  EXPECT_EQ(o.status, Status::kKilled);
+  EXPECT_EQ(o.signal, SIGSEGV);
+  EXPECT_NE(o.message.find("SIGSEGV"), std::string::npos);
+}
+
+TEST_F(SandboxExecutorTest, EarlyExitIsReported) {
+  auto o = run("import os\ndef main():\n    os._exit(7)\n");
+  EXPECT_EQ(o.status, Status::kException);
+  EXPECT_NE(o.message.find("status 7"), std::string::npos);
+}
+
+TEST_F(SandboxExecutorTest, InvalidUtf8OutputIsSanitised) {
+  auto o = run("import sys\ndef main():\n    sys.stdout.buffer.write(b'a\\xffb')\n");
+  ASSERT_EQ(o.status, Status::kOk);
+  EXPECT_EQ(o.stdout_data, "a\xEF\xBF\xBD" "b");
+}
+
+TEST_F(SandboxExecutorTest, BrokenInterpreterFailsAtStartupNotPerRequest) {
+  Settings s = *settings_;
+  s.python_path = "/definitely/not/python3";
+  boost::asio::io_context io;
+  EXPECT_THROW(make_executor(io.get_executor(), s), std::runtime_error);
+}
+
+TEST_F(SandboxExecutorTest, FloorAboveTheHostsModeRefusesToStart) {
+  Settings s = *settings_;
+  s.min_isolation = Isolation::kFull;
+  boost::asio::io_context io;
+  try {
+    make_executor(io.get_executor(), s);
+    FAIL() << "expected the floor to refuse";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("floor 'full'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace pysandbox::executor
