@@ -57,9 +57,15 @@ struct ChildArgs {
   ::_exit(kSetupFailedExit);
 }
 
-// Read-only remount of a bind: in a user namespace the kernel refuses to clear flags that the
-// original mount had (MNT_LOCK_*), so carry them over from statfs.
-int remount_bind_ro(const char* target) noexcept {
+// Read-only for a whole bound subtree. mount_setattr(AT_RECURSIVE) covers submounts too
+// (Linux >= 5.12); without it, a remount of the top mount, carrying over the flags the kernel
+// locks in a user namespace (MNT_LOCK_*: they may be added, never cleared).
+int make_bind_read_only(const char* target) noexcept {
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) == 0)
+    return 0;
+  if (errno != ENOSYS) return errno;
   unsigned long have = 0;
   if (int rc = sys::raw_statfs_flags(target, &have); rc != 0) return -rc;
   unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
@@ -92,10 +98,11 @@ int apply_mount_op(const MountOp& op) noexcept {
     case Kind::kSymlink:
       return ::symlink(op.link_target.c_str(), op.target.c_str()) == 0 ? 0 : errno;
     case Kind::kBind:
-      // Not MS_REC: submounts of a host path stay invisible rather than writable.
-      if (::mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND, nullptr) != 0)
+      // Recursive: in a user namespace the kernel refuses a plain bind of a tree that holds
+      // mounts locked by a more privileged namespace (EINVAL, has_locked_children()).
+      if (::mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
         return errno;
-      return op.writable ? 0 : remount_bind_ro(op.target.c_str());
+      return op.writable ? 0 : make_bind_read_only(op.target.c_str());
     case Kind::kRemountRo:
       return ::mount(nullptr, op.target.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | op.flags,
                      nullptr) == 0
