@@ -1,0 +1,80 @@
+// Operator configuration of pysandboxd: HTTP limits, admission, timeouts and the executor's
+// settings, read from command-line flags with environment-variable equivalents.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "executor/settings.hpp"
+
+namespace pysandbox::beast_server {
+
+// Smallest memory_mb a request (or the operator's default) may ask for: below this the
+// interpreter itself does not start, so the request could only fail confusingly.
+inline constexpr unsigned kMinMemoryMb = 32;
+
+struct Config {
+  // Network. Port 0 binds an ephemeral port (the startup log line reports the real one).
+  std::string listen_address = "127.0.0.1";
+  std::uint16_t port = 8080;
+
+  // Request limits (the contract's defaults).
+  std::size_t max_body_bytes = 1u << 20;
+  std::size_t max_script_bytes = 256u << 10;
+  unsigned default_timeout_ms = 5000;
+  unsigned max_timeout_ms = 30000;
+  unsigned default_memory_mb = 256;
+  unsigned max_memory_mb = 2048;
+
+  // Admission: at most max_concurrency sandboxes at once, up to queue_size requests waiting at
+  // most queue_timeout_ms each; beyond that 429.
+  unsigned max_concurrency = 1;  // parse_config defaults it to hardware_concurrency()
+  std::size_t queue_size = 64;
+  unsigned queue_timeout_ms = 10000;
+
+  // HTTP timeouts. A request's header and body must arrive within read_timeout_ms of its first
+  // byte (slowloris); a kept-alive connection may sit idle idle_timeout_ms; a response must be
+  // taken by the client within write_timeout_ms.
+  unsigned read_timeout_ms = 10000;
+  unsigned idle_timeout_ms = 30000;
+  unsigned write_timeout_ms = 10000;
+  // Graceful shutdown bound; parse_config defaults it to max_timeout_ms + 5000 so that a run
+  // admitted just before SIGTERM can finish.
+  unsigned drain_timeout_ms = 35000;
+  // Connections beyond this are accepted and answered 503 at once (file descriptors are the
+  // scarce resource: each sandbox needs a few too).
+  std::size_t max_connections = 1024;
+
+  // Set by --help: the caller prints usage() and exits.
+  bool help_requested = false;
+
+  executor::Settings executor;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Looks an environment variable up; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+// getenv(3).
+std::optional<std::string> system_env(std::string_view name);
+
+// Parses argv[1..] (`--name=value` or `--name value`; boolean flags also bare) with the
+// environment as fallback (`PYSANDBOX_NAME`, flags win; `PORT` is honoured after
+// PYSANDBOX_PORT), validates ranges and cross-field rules. Throws ConfigError with a sentence
+// naming the flag.
+Config parse_config(std::span<const char* const> args, const EnvLookup& env);
+
+// The --help text: every flag with its default and environment variable.
+std::string usage();
+
+}  // namespace pysandbox::beast_server

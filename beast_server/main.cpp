@@ -1,0 +1,107 @@
+// pysandboxd: parses the configuration, builds the executor for the strongest isolation this
+// host allows, and serves the HTTP API on one thread until SIGTERM/SIGINT has drained it.
+//
+// Exit status: 0 after a clean drain; 1 if startup failed (e.g. the isolation floor is not met
+// or the port is taken) or the shutdown was forced (second signal, or drain_timeout_ms passed
+// with requests still running); 2 for a configuration error.
+#include <signal.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <span>
+
+#include "beast_server/config.hpp"
+#include "beast_server/request_log.hpp"
+#include "beast_server/server.hpp"
+#include "beast_server/version.hpp"
+#include "executor/factory.hpp"
+
+namespace {
+
+namespace bs = pysandbox::beast_server;
+
+boost::json::object limits_json(const bs::Config& config) {
+  return {
+      {"max_body_bytes", config.max_body_bytes},
+      {"max_script_bytes", config.max_script_bytes},
+      {"default_timeout_ms", config.default_timeout_ms},
+      {"max_timeout_ms", config.max_timeout_ms},
+      {"default_memory_mb", config.default_memory_mb},
+      {"max_memory_mb", config.max_memory_mb},
+      {"max_concurrency", config.max_concurrency},
+      {"queue_size", config.queue_size},
+      {"queue_timeout_ms", config.queue_timeout_ms},
+      {"read_timeout_ms", config.read_timeout_ms},
+      {"idle_timeout_ms", config.idle_timeout_ms},
+      {"write_timeout_ms", config.write_timeout_ms},
+      {"drain_timeout_ms", config.drain_timeout_ms},
+      {"max_connections", config.max_connections},
+      {"max_output_bytes", config.executor.max_output_bytes},
+      {"truncate_output", config.executor.truncate_output},
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bs::Config config;
+  try {
+    config = bs::parse_config(
+        std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)),
+        bs::system_env);
+  } catch (const bs::ConfigError& e) {
+    std::cerr << "pysandboxd: " << e.what() << "\n";
+    return 2;
+  }
+  if (config.help_requested) {
+    std::cout << bs::usage();
+    return 0;
+  }
+
+  // A client that disconnects mid-response must cost an EPIPE, not the process.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  bs::RequestLog log(std::cerr);
+  // Declared before the io_context so it is destroyed after it: ~io_context destroys suspended
+  // Executor::run frames (a forced stop), whose locals still refer to the executor.
+  std::unique_ptr<pysandbox::executor::Executor> executor;
+  // One thread: the executor forks, and the whole server is written single-threaded.
+  boost::asio::io_context io{1};
+  try {
+    executor = pysandbox::executor::make_executor(io.get_executor(), config.executor);
+  } catch (const std::exception& e) {
+    std::cerr << "pysandboxd: " << e.what() << "\n";
+    return 1;
+  }
+
+  const boost::json::object limits = limits_json(config);
+  const std::string address = config.listen_address;
+  bs::Server server(io, std::move(config), *executor, std::cerr);
+  std::uint16_t port = 0;
+  try {
+    port = server.listen();
+  } catch (const std::exception& e) {
+    std::cerr << "pysandboxd: " << e.what() << "\n";
+    return 1;
+  }
+  log.event("startup", {{"version", bs::kVersion},
+                        {"listen", address},
+                        {"port", port},
+                        {"mode", pysandbox::executor::to_string(executor->isolation())},
+                        {"isolation", executor->describe()},
+                        {"limits", limits}});
+  server.start(/*handle_signals=*/true);
+
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    log.event("fatal", {{"error", e.what()}});
+    return 1;
+  }
+  const bool clean = server.stopped_cleanly();
+  log.event("shutdown", {{"clean", clean}});
+  return clean ? 0 : 1;
+}

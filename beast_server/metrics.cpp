@@ -1,0 +1,123 @@
+#include "beast_server/metrics.hpp"
+
+#include <sstream>
+
+namespace pysandbox::beast_server {
+
+namespace {
+
+constexpr std::array<std::string_view, Metrics::kPhaseCount> kPhaseNames = {"queue", "spawn", "run",
+                                                                            "teardown", "total"};
+
+// Label values come from a fixed set except isolation; escape anyway (exposition format rules).
+std::string escape_label(std::string_view value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::record(const RequestRecord& record) {
+  ++requests_[{record.route, record.status, record.error_type}];
+  if (record.queue_ms) observe(Phase::kQueue, *record.queue_ms);
+  if (record.spawn_ms) observe(Phase::kSpawn, *record.spawn_ms);
+  if (record.run_ms) observe(Phase::kRun, *record.run_ms);
+  if (record.teardown_ms) observe(Phase::kTeardown, *record.teardown_ms);
+  if (record.route == "/execute") observe(Phase::kTotal, record.total_ms);
+}
+
+void Metrics::observe(Phase phase, double ms) {
+  Histogram& histogram = phases_[static_cast<std::size_t>(phase)];
+  const double seconds = ms / 1000.0;
+  ++histogram.count;
+  histogram.sum_seconds += seconds;
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) {
+      ++histogram.buckets[i];
+      break;
+    }
+  }
+}
+
+std::uint64_t Metrics::requests(std::string_view route, unsigned status,
+                                std::string_view error_type) const {
+  const auto it =
+      requests_.find(std::make_tuple(std::string(route), status, std::string(error_type)));
+  return it == requests_.end() ? 0 : it->second;
+}
+
+std::string Metrics::render(const Gauges& gauges) const {
+  std::ostringstream out;
+  out.precision(12);  // sums of seconds grow past the default 6 significant digits
+  out << "# HELP pysandbox_requests_total HTTP requests by route, status and error_type.\n"
+         "# TYPE pysandbox_requests_total counter\n";
+  for (const auto& [key, count] : requests_) {
+    const auto& [route, status, error_type] = key;
+    out << "pysandbox_requests_total{route=\"" << escape_label(route) << "\",status=\"" << status
+        << "\",error_type=\"" << escape_label(error_type) << "\"} " << count << "\n";
+  }
+
+  out << "# HELP pysandbox_phase_duration_seconds Latency of each /execute phase.\n"
+         "# TYPE pysandbox_phase_duration_seconds histogram\n";
+  for (std::size_t p = 0; p < kPhaseCount; ++p) {
+    const Histogram& histogram = phases_[p];
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += histogram.buckets[i];
+      out << "pysandbox_phase_duration_seconds_bucket{phase=\"" << kPhaseNames[p] << "\",le=\""
+          << kBuckets[i] << "\"} " << cumulative << "\n";
+    }
+    out << "pysandbox_phase_duration_seconds_bucket{phase=\"" << kPhaseNames[p]
+        << "\",le=\"+Inf\"} " << histogram.count << "\n"
+        << "pysandbox_phase_duration_seconds_sum{phase=\"" << kPhaseNames[p] << "\"} "
+        << histogram.sum_seconds << "\n"
+        << "pysandbox_phase_duration_seconds_count{phase=\"" << kPhaseNames[p] << "\"} "
+        << histogram.count << "\n";
+  }
+
+  out << "# HELP pysandbox_in_flight Sandboxes running now.\n"
+         "# TYPE pysandbox_in_flight gauge\n"
+         "pysandbox_in_flight "
+      << gauges.in_flight << "\n"
+      << "# HELP pysandbox_queued Requests waiting for a sandbox.\n"
+         "# TYPE pysandbox_queued gauge\n"
+         "pysandbox_queued "
+      << gauges.queued << "\n"
+      << "# HELP pysandbox_max_concurrency Sandboxes allowed at once.\n"
+         "# TYPE pysandbox_max_concurrency gauge\n"
+         "pysandbox_max_concurrency "
+      << gauges.max_concurrency << "\n"
+      << "# HELP pysandbox_queue_size Requests allowed to wait.\n"
+         "# TYPE pysandbox_queue_size gauge\n"
+         "pysandbox_queue_size "
+      << gauges.queue_size << "\n"
+      << "# HELP pysandbox_connections Open HTTP connections.\n"
+         "# TYPE pysandbox_connections gauge\n"
+         "pysandbox_connections "
+      << gauges.connections << "\n"
+      << "# HELP pysandbox_connections_refused_total Connections over max_connections.\n"
+         "# TYPE pysandbox_connections_refused_total counter\n"
+         "pysandbox_connections_refused_total "
+      << connections_refused_ << "\n"
+      << "# HELP pysandbox_draining 1 while shutting down.\n"
+         "# TYPE pysandbox_draining gauge\n"
+         "pysandbox_draining "
+      << (gauges.draining ? 1 : 0) << "\n"
+      << "# HELP pysandbox_isolation_info Isolation mode of every sandbox.\n"
+         "# TYPE pysandbox_isolation_info gauge\n"
+         "pysandbox_isolation_info{mode=\""
+      << escape_label(gauges.isolation) << "\"} 1\n";
+  return out.str();
+}
+
+}  // namespace pysandbox::beast_server

@@ -1,0 +1,85 @@
+#include "beast_server/request_log.hpp"
+
+#include <time.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+
+#include "beast_server/json_text.hpp"
+
+namespace pysandbox::beast_server {
+
+namespace {
+
+// A target is client-controlled; keep log lines bounded.
+constexpr std::size_t kMaxLoggedTarget = 512;
+
+// Microseconds are the finest resolution worth reading.
+double round_ms(double ms) { return std::round(ms * 1000.0) / 1000.0; }
+
+boost::json::value optional_ms(const std::optional<double>& ms) {
+  if (!ms) return nullptr;
+  return round_ms(*ms);
+}
+
+}  // namespace
+
+std::string format_timestamp(std::chrono::system_clock::time_point when) {
+  const auto since_epoch = when.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
+  const time_t t = static_cast<time_t>(seconds.count());
+  struct tm utc {};
+  gmtime_r(&t, &utc);
+  std::array<char, 64> text{};  // room for any int the compiler imagines
+  std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(millis));
+  return text.data();
+}
+
+boost::json::object request_line(const RequestRecord& record,
+                                 std::chrono::system_clock::time_point when) {
+  std::string target = record.target.substr(0, kMaxLoggedTarget);
+  if (record.target.size() > kMaxLoggedTarget) target += "...";
+  boost::json::object line{
+      {"ts", format_timestamp(when)},
+      {"event", "request"},
+      {"request_id", record.request_id},
+      {"method", record.method},
+      {"target", target},
+      {"status", record.status},
+      {"error_type", record.error_type.empty() ? boost::json::value(nullptr)
+                                               : boost::json::value(record.error_type)},
+      {"isolation",
+       record.isolation ? boost::json::value(*record.isolation) : boost::json::value(nullptr)},
+      {"queue_ms", optional_ms(record.queue_ms)},
+      {"spawn_ms", optional_ms(record.spawn_ms)},
+      {"run_ms", optional_ms(record.run_ms)},
+      {"teardown_ms", optional_ms(record.teardown_ms)},
+      {"total_ms", round_ms(record.total_ms)},
+      {"remote", record.remote},
+  };
+  if (!record.detail.empty()) line["detail"] = record.detail;
+  return line;
+}
+
+void RequestLog::request(const RequestRecord& record) {
+  write(request_line(record, std::chrono::system_clock::now()));
+}
+
+void RequestLog::event(std::string_view event, boost::json::object fields) {
+  boost::json::object line{{"ts", format_timestamp(std::chrono::system_clock::now())},
+                           {"event", event}};
+  for (auto& [key, value] : fields) line[key] = std::move(value);
+  write(line);
+}
+
+void RequestLog::write(const boost::json::object& line) {
+  // One write per line, flushed: lines from a crashing process must not be lost.
+  out_ << to_json_text(line) + "\n" << std::flush;
+}
+
+}  // namespace pysandbox::beast_server

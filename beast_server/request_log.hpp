@@ -1,0 +1,37 @@
+// Structured log: one JSON object per line on a stream (stderr in production), so that a log
+// collector can index requests by id.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "beast_server/request_record.hpp"
+
+namespace pysandbox::beast_server {
+
+// RFC 3339 UTC with milliseconds, e.g. "2024-05-01T12:00:00.123Z".
+std::string format_timestamp(std::chrono::system_clock::time_point when);
+
+// {"ts", "event": "request", request_id, method, target, status, error_type, isolation,
+//  queue_ms, spawn_ms, run_ms, teardown_ms, total_ms, remote[, detail]}; absent phases are null.
+boost::json::object request_line(const RequestRecord& record,
+                                 std::chrono::system_clock::time_point when);
+
+class RequestLog {
+ public:
+  explicit RequestLog(std::ostream& out) : out_(out) {}
+
+  void request(const RequestRecord& record);
+  // A non-request line: {"ts", "event": <event>, ...fields}.
+  void event(std::string_view event, boost::json::object fields);
+
+ private:
+  void write(const boost::json::object& line);
+
+  std::ostream& out_;
+};
+
+}  // namespace pysandbox::beast_server

@@ -1,0 +1,169 @@
+#include "beast_server/response.hpp"
+
+#include <string.h>  // sigabbrev_np (GNU)
+
+#include <cmath>
+
+namespace pysandbox::beast_server {
+
+namespace {
+
+// Request-controlled text echoed into messages is cut to keep error bodies small.
+constexpr std::size_t kMaxEcho = 128;
+
+std::string echo(std::string_view text) {
+  if (text.size() <= kMaxEcho) return std::string(text);
+  return std::string(text.substr(0, kMaxEcho)) + "...";
+}
+
+// Millisecond figures to the microsecond: more digits are noise.
+double round_ms(double ms) { return std::round(ms * 1000.0) / 1000.0; }
+
+boost::json::object usage_json(const executor::Usage& usage) {
+  return boost::json::object{
+      {"wall_ms", round_ms(usage.wall_ms)},
+      {"cpu_ms", round_ms(usage.cpu_ms)},
+      {"peak_memory_bytes", usage.peak_memory_bytes},
+  };
+}
+
+// Used when the executor leaves `message` empty; every status still gets a sentence.
+std::string default_message(const executor::RunOutcome& outcome) {
+  using executor::Status;
+  switch (outcome.status) {
+    case Status::kOk:
+      return "";
+    case Status::kSyntaxError:
+      return "The script has a syntax error.";
+    case Status::kNoMain:
+      return "The script does not define main().";
+    case Status::kMainNotCallable:
+      return "The script's main is not callable.";
+    case Status::kException:
+      return "main() raised an exception.";
+    case Status::kNotJsonSerializable:
+      return "main() returned a value that is not JSON.";
+    case Status::kTimeout:
+      return "The script exceeded its time limit.";
+    case Status::kMemoryLimit:
+      return "The script exceeded its memory limit.";
+    case Status::kOutputLimit:
+      return "The script's output exceeded its limit.";
+    case Status::kKilled:
+      return "";  // composed from the signal by the caller
+    case Status::kInternal:
+      return "";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string signal_name(int signal) {
+  if (const char* abbrev = ::sigabbrev_np(signal)) return std::string("SIG") + abbrev;
+  return "signal " + std::to_string(signal);
+}
+
+JsonResponse error_response(unsigned status, std::string_view error_type, std::string message,
+                            std::string_view request_id) {
+  JsonResponse response;
+  response.status = status;
+  response.error_type = error_type;
+  response.body["error"] = std::move(message);
+  response.body["error_type"] = error_type;
+  response.body["request_id"] = request_id;
+  return response;
+}
+
+JsonResponse error_response(const ApiError& error, std::string_view request_id) {
+  return error_response(error.status, error.error_type, error.message, request_id);
+}
+
+JsonResponse internal_error_response(std::string_view request_id) {
+  return error_response(500, "internal",
+                        "Internal error in the service; report request id " +
+                            std::string(request_id) + " to its operator.",
+                        request_id);
+}
+
+JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view request_id) {
+  using executor::Status;
+  if (outcome.status == Status::kInternal) return internal_error_response(request_id);
+
+  if (outcome.status == Status::kOk) {
+    JsonResponse response;
+    response.status = 200;
+    response.error_type = "ok";
+    auto& body = response.body;
+    body["result"] = outcome.result;
+    body["stdout"] = outcome.stdout_data;
+    body["stderr"] = outcome.stderr_data;
+    body["usage"] = usage_json(outcome.usage);
+    body["isolation"] = executor::to_string(outcome.isolation);
+    body["truncated"] = outcome.truncated;
+    return response;
+  }
+
+  std::string message = outcome.message.empty() ? default_message(outcome) : outcome.message;
+  std::string signal;
+  if (outcome.status == Status::kKilled) {
+    signal = signal_name(outcome.signal);
+    // The contract promises the signal's name in the sentence; keep the executor's detail too.
+    message = outcome.message.empty() ? "killed by signal " + signal
+                                      : "killed by signal " + signal + ": " + outcome.message;
+  }
+  JsonResponse response =
+      error_response(422, executor::error_type(outcome.status), std::move(message), request_id);
+  if (!signal.empty()) response.body["signal"] = signal;
+  if (outcome.ran) {
+    auto& out = response.body;
+    out["stdout"] = outcome.stdout_data;
+    out["stderr"] = outcome.stderr_data;
+    out["trace"] = outcome.trace;
+    out["usage"] = usage_json(outcome.usage);
+    out["isolation"] = executor::to_string(outcome.isolation);
+    out["truncated"] = outcome.truncated;
+  }
+  return response;
+}
+
+JsonResponse overloaded_response(std::string_view request_id, unsigned retry_after_seconds) {
+  JsonResponse response = error_response(
+      429, "overloaded", "All sandboxes are busy and the queue is full; retry later.", request_id);
+  response.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  return response;
+}
+
+JsonResponse unavailable_response(std::string_view request_id) {
+  return error_response(503, "unavailable",
+                        "The service is shutting down; retry on another instance.", request_id);
+}
+
+JsonResponse not_found_response(std::string_view request_id, std::string_view path) {
+  return error_response(404, "not_found",
+                        "No such endpoint '" + echo(path) +
+                            "' (endpoints: POST /execute, GET /healthz, GET /metrics).",
+                        request_id);
+}
+
+JsonResponse method_not_allowed_response(std::string_view request_id, std::string_view method,
+                                         std::string_view path, std::string_view allow) {
+  JsonResponse response = error_response(405, "method_not_allowed",
+                                         "Method " + echo(method) + " is not allowed on " +
+                                             echo(path) + " (allowed: " + std::string(allow) + ").",
+                                         request_id);
+  response.headers.emplace_back("Allow", allow);
+  return response;
+}
+
+JsonResponse unsupported_media_type_response(std::string_view request_id,
+                                             std::string_view content_type) {
+  return error_response(
+      415, "unsupported_media_type",
+      content_type.empty()
+          ? std::string("The request needs Content-Type: application/json.")
+          : "Content-Type '" + echo(content_type) + "' is not supported; send application/json.",
+      request_id);
+}
+
+}  // namespace pysandbox::beast_server

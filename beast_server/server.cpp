@@ -1,0 +1,200 @@
+#include "beast_server/server.hpp"
+
+#include <signal.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <exception>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "beast_server/http_session.hpp"
+#include "beast_server/request_id.hpp"
+#include "beast_server/response.hpp"
+#include "beast_server/server_state.hpp"
+
+namespace pysandbox::beast_server {
+
+namespace {
+
+// After a failed accept (EMFILE, ENOBUFS...), wait before retrying rather than spin.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
+// Completion of a detached coroutine: an escaped exception is logged, never rethrown into
+// io.run() (which would end the server).
+auto log_failure(std::shared_ptr<ServerState> state, std::string what) {
+  return [state = std::move(state), what = std::move(what)](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      state->log.event("coroutine_error", {{"coroutine", what}, {"error", e.what()}});
+    } catch (...) {
+      state->log.event("coroutine_error", {{"coroutine", what}, {"error", "unknown exception"}});
+    }
+  };
+}
+
+boost::json::object load(const ServerState& state) {
+  return {{"in_flight", state.admission.in_flight()},
+          {"queued", state.admission.queued()},
+          {"connections", state.connections.size()}};
+}
+
+void stop_now(ServerState& state, std::string_view reason) {
+  state.forced = true;
+  auto fields = load(state);
+  fields["reason"] = reason;
+  state.log.event("forced_stop", std::move(fields));
+  state.io.stop();
+}
+
+net::awaitable<void> drain(std::shared_ptr<ServerState> state) {
+  const auto started = std::chrono::steady_clock::now();
+  if (!state->connections.empty()) {
+    state->drain_timer.expires_after(std::chrono::milliseconds(state->config.drain_timeout_ms));
+    // Raw pointer: the callback lives inside the state it points to.
+    ServerState* raw = state.get();
+    state->connections.on_empty([raw] { raw->drain_timer.cancel(); });
+    co_await state->drain_timer.async_wait();
+    state->connections.on_empty(nullptr);
+  }
+  state->drain_timed_out = !state->connections.empty();
+  auto fields = load(*state);
+  fields["clean"] = !state->drain_timed_out;
+  fields["elapsed_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+  state->log.event("drain_end", std::move(fields));
+  if (state->signals) {
+    beast::error_code ignored;
+    state->signals->cancel(ignored);
+  }
+  // The executor may keep background work (pools) on the io_context: stop it explicitly.
+  state->io.stop();
+}
+
+void begin_drain(const std::shared_ptr<ServerState>& state, std::string_view reason) {
+  if (state->handler.draining()) return;
+  state->handler.set_draining();
+  beast::error_code ignored;
+  state->acceptor.close(ignored);
+  auto fields = load(*state);
+  fields["reason"] = reason;
+  state->log.event("drain_start", std::move(fields));
+  state->connections.close_idle();
+  net::co_spawn(state->io, drain(state), log_failure(state, "drain"));
+}
+
+// Over max_connections: a canned 503 written without blocking (a fresh socket's send buffer
+// always takes it), then close. No coroutine, so a connection flood costs no memory.
+void refuse_connection(ServerState& state, net::ip::tcp::socket& socket) {
+  state.metrics.connection_refused();
+  const std::string request_id = generate_request_id();
+  Response response = make_http_response(
+      error_response(503, "unavailable", "Too many open connections; retry later.", request_id),
+      11);
+  response.set(http::field::server, "pysandboxd");
+  response.set("X-Request-Id", request_id);
+  response.set(http::field::cache_control, "no-store");
+  response.set(http::field::retry_after, "1");
+  response.keep_alive(false);
+  response.prepare_payload();
+  std::ostringstream text;
+  text << response;
+  const std::string bytes = text.str();
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(net::buffer(bytes), ignored);
+  socket.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+net::awaitable<void> accept_loop(std::shared_ptr<ServerState> state) {
+  for (;;) {
+    auto [ec, socket] = co_await state->acceptor.async_accept();
+    if (ec) {
+      if (ec == net::error::operation_aborted || !state->acceptor.is_open()) co_return;
+      state->log.event("accept_error", {{"error", ec.message()}});
+      Timer backoff(state->io, kAcceptBackoff);
+      co_await backoff.async_wait();
+      continue;
+    }
+    if (state->connections.size() >= state->config.max_connections) {
+      net::ip::tcp::socket plain(std::move(socket));
+      refuse_connection(*state, plain);
+      continue;
+    }
+    beast::error_code ignored;
+    socket.set_option(net::ip::tcp::no_delay(true), ignored);
+    net::co_spawn(state->io, run_http_session(state, net::ip::tcp::socket(std::move(socket))),
+                  log_failure(state, "session"));
+  }
+}
+
+net::awaitable<void> signal_loop(std::shared_ptr<ServerState> state) {
+  for (;;) {
+    auto [ec, signal] = co_await state->signals->async_wait();
+    if (ec) co_return;
+    const std::string name = signal_name(signal);
+    if (!state->handler.draining()) {
+      begin_drain(state, name);
+    } else {
+      stop_now(*state, "second " + name + " during drain");
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+Server::Server(net::io_context& io, Config config, executor::Executor& executor, std::ostream& log)
+    : state_(std::make_shared<ServerState>(io, std::move(config), executor, log)) {}
+
+Server::~Server() {
+  // Pending operations keep the state alive; closing here lets them finish promptly if the
+  // io_context runs again, and releases the port and the signal handlers now.
+  beast::error_code ignored;
+  state_->acceptor.close(ignored);
+  if (state_->signals) state_->signals->cancel(ignored);
+}
+
+std::uint16_t Server::listen() {
+  const Config& config = state_->config;
+  try {
+    const net::ip::tcp::endpoint endpoint{net::ip::make_address(config.listen_address),
+                                          config.port};
+    auto& acceptor = state_->acceptor;
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(net::socket_base::max_listen_connections);
+    return acceptor.local_endpoint().port();
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on " + config.listen_address + ":" +
+                             std::to_string(config.port) + ": " + e.code().message());
+  }
+}
+
+void Server::start(bool handle_signals) {
+  if (handle_signals) {
+    state_->signals.emplace(state_->io, SIGINT, SIGTERM);
+    net::co_spawn(state_->io, signal_loop(state_), log_failure(state_, "signals"));
+  }
+  net::co_spawn(state_->io, accept_loop(state_), log_failure(state_, "accept"));
+}
+
+void Server::request_stop() { begin_drain(state_, "request"); }
+
+void Server::force_stop() { stop_now(*state_, "request"); }
+
+bool Server::stopped_cleanly() const {
+  return state_->handler.draining() && !state_->forced && !state_->drain_timed_out;
+}
+
+bool Server::draining() const { return state_->handler.draining(); }
+
+}  // namespace pysandbox::beast_server
