@@ -3,14 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
 
-#include <boost/json/serialize.hpp>
-
+#include "cgroups/delegation.hpp"
+#include "cgroups/probe.hpp"
 #include "executor/sandbox_executor.hpp"
 #include "jail/probe.hpp"
 #include "jail/sys/unique_fd.hpp"
@@ -81,10 +82,10 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
   config.mounts.tmpfs_bytes = settings.tmpfs_bytes;
   config.seccomp = bpf.get();
 
-  if (settings.forced_isolation && *settings.forced_isolation != Isolation::kNamespaces) {
-    throw std::runtime_error(std::string("isolation mode '") +
-                             std::string(to_string(*settings.forced_isolation)) +
-                             "' is not available in this build; use --isolation namespaces");
+  const auto forced = settings.forced_isolation;
+  if (forced && *forced == Isolation::kRlimit) {
+    throw std::runtime_error(
+        "isolation mode 'rlimit' is not available in this build; use --isolation namespaces");
   }
 
   // Probe: the same jail, policy and interpreter as a request, running `pass`.
@@ -107,30 +108,76 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
         "); it needs user, PID, mount, network, IPC, UTS and cgroup namespaces, clone3 and "
         "pidfds (Linux >= 5.7, root or unprivileged user namespaces enabled)");
   }
-  if (Isolation::kNamespaces < settings.min_isolation) {
-    throw std::runtime_error(std::string("isolation floor '") +
-                             std::string(to_string(settings.min_isolation)) +
-                             "' not met: this host gives 'namespaces' (no delegated cgroup v2 with "
-                             "memory, pids and cpu controllers)");
+
+  // full: a delegated cgroup v2 subtree, and a probe run born inside a leaf of it.
+  std::optional<cgroups::Delegation> delegation;
+  boost::json::object cgroup_info{{"cgroup", "none"}};
+  if (!forced || *forced == Isolation::kFull) {
+    const auto v2 = cgroups::probe_v2();
+    log_capability("cgroup_v2", v2.usable, v2.reason);
+    std::string why_not = v2.reason;
+    if (v2.usable) {
+      auto setup = cgroups::Delegation::setup(v2);
+      if (!setup) {
+        why_not = setup.error().message();
+      } else {
+        cgroups::LeafLimits limits;
+        limits.memory_max_bytes = 512ull << 20;
+        limits.pids_max = settings.pids_max;
+        limits.cpu_max_cores = settings.cpu_max_cores;
+        auto leaf = setup->create_leaf("probe", limits);
+        if (!leaf) {
+          why_not = leaf.error().message();
+        } else {
+          params.cgroup_fd = leaf->dir_fd();
+          const auto in_leaf = jail::probe_spawn(*probe_spawner, params);
+          params.cgroup_fd = -1;
+          if (in_leaf.ok) {
+            delegation = std::move(*setup);
+          } else {
+            why_not = "clone3(CLONE_INTO_CGROUP): " + in_leaf.detail;
+          }
+        }  // the probe leaf is killed and removed here
+      }
+      log_capability("cgroup_delegation", delegation.has_value(), delegation ? "" : why_not);
+    }
+    if (delegation) {
+      cgroup_info = delegation->describe();
+    } else {
+      cgroup_info = {{"cgroup", "unavailable"}, {"reason", why_not}};
+      if (forced) throw std::runtime_error("--isolation full is not available: " + why_not);
+    }
+  }
+  const Isolation mode = delegation ? Isolation::kFull : Isolation::kNamespaces;
+  if (mode < settings.min_isolation) {
+    throw std::runtime_error(
+        std::string("isolation floor '") + std::string(to_string(settings.min_isolation)) +
+        "' not met: this host gives '" + std::string(to_string(mode)) +
+        "'. full needs a delegated, writable cgroup v2 with the memory, pids and cpu "
+        "controllers (a VM or GKE/Cloud Run gen2 node, docker run --cgroupns=private with a "
+        "writable /sys/fs/cgroup, or a systemd unit with Delegate=yes): " +
+        std::string(cgroup_info.contains("reason") ? cgroup_info.at("reason").as_string() : ""));
   }
 
   auto spawner = jail::Spawner::create(config);
-  if (!spawner) throw std::runtime_error("invalid sandbox configuration: " + spawner.error().message());
+  if (!spawner)
+    throw std::runtime_error("invalid sandbox configuration: " + spawner.error().message());
 
   boost::json::object caps{
-      {"mode", to_string(Isolation::kNamespaces)},
+      {"mode", to_string(mode)},
       {"namespaces", boost::json::array{"user", "pid", "mount", "network", "ipc", "uts", "cgroup"}},
       {"root", "pivot_root, read-only"},
       {"tmpfs_bytes", settings.tmpfs_bytes},
       {"seccomp", true},
       {"seccomp_policy", settings.seccomp_policy_path},
       {"pidfd", true},
-      {"cgroup", "none"},
-      {"memory_limit", "RLIMIT_AS"},
+      {"memory_limit", delegation ? "cgroup memory.max" : "RLIMIT_AS"},
       {"rlimits", boost::json::array{"AS", "CPU", "NPROC", "NOFILE", "FSIZE", "CORE"}},
   };
+  for (const auto& [key, value] : cgroup_info) caps[key] = value;
   return std::make_unique<SandboxExecutor>(std::move(io), std::move(settings), std::move(bpf),
-                                           std::move(*spawner), std::move(caps));
+                                           std::move(*spawner), std::move(delegation),
+                                           std::move(caps));
 }
 
 }  // namespace pysandbox::executor

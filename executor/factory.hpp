@@ -1,9 +1,8 @@
 // Builds the executor for the strongest isolation mode this host supports (or the forced one).
 #pragma once
 
-#include <memory>
-
 #include <boost/asio/any_io_executor.hpp>
+#include <memory>
 
 #include "executor/executor.hpp"
 #include "executor/settings.hpp"

@@ -1,7 +1,6 @@
 #include "executor/output_capture.hpp"
 
 #include <array>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>

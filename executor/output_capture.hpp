@@ -2,13 +2,12 @@
 // discarding) past it so the child never blocks on a full pipe, and reports the overflow once.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 
 namespace pysandbox::executor {
 

@@ -1,10 +1,9 @@
 #include "executor/runner_protocol.hpp"
 
 #include <array>
-#include <utility>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
+#include <utility>
 
 namespace pysandbox::executor {
 

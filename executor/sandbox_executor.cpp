@@ -2,16 +2,16 @@
 
 #include <signal.h>
 
-#include <chrono>
-#include <cstring>
-#include <optional>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstring>
+#include <optional>
 
+#include "cgroups/error.hpp"
 #include "executor/output_capture.hpp"
 #include "executor/runner_protocol.hpp"
 #include "jail/child.hpp"
@@ -71,11 +71,14 @@ RunOutcome internal_error(Isolation mode, std::string detail) {
 
 SandboxExecutor::SandboxExecutor(boost::asio::any_io_executor io, Settings settings,
                                  std::unique_ptr<seccomp_policies::BpfProgram> seccomp,
-                                 jail::Spawner spawner, boost::json::object capabilities)
+                                 jail::Spawner spawner,
+                                 std::optional<cgroups::Delegation> delegation,
+                                 boost::json::object capabilities)
     : io_(std::move(io)),
       settings_(std::move(settings)),
       seccomp_(std::move(seccomp)),
       spawner_(std::move(spawner)),
+      delegation_(std::move(delegation)),
       capabilities_(std::move(capabilities)) {}
 
 jail::RunParams SandboxExecutor::params_for(const ExecuteRequest& request) const {
@@ -103,8 +106,31 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   jail::RunParams params = params_for(request);
   params.fds = {io->stdin_data.get(), io->out.write.get(), io->err.write.get(), io->script.get(),
                 io->result.write.get()};
+
+  // full mode: the child is born inside its own leaf (CLONE_INTO_CGROUP), so no instruction of
+  // it runs outside its memory, pids and cpu limits.
+  std::optional<cgroups::LeafCgroup> leaf;
+  if (delegation_) {
+    cgroups::LeafLimits limits;
+    limits.memory_max_bytes = request.memory_bytes;
+    limits.pids_max = settings_.pids_max;
+    limits.cpu_max_cores = settings_.cpu_max_cores;
+    auto created = delegation_->create_leaf("run-" + std::to_string(++runs_), limits);
+    if (!created) co_return internal_error(mode, "cgroup leaf: " + created.error().message());
+    leaf.emplace(std::move(*created));
+    params.cgroup_fd = leaf->dir_fd();
+    // The cgroup is the memory limit here; RLIMIT_AS stays only as a backstop against absurd
+    // reservations, well above it (it counts address space, not memory).
+    params.limits.address_space = request.memory_bytes + (1ull << 30);
+    // pids.max holds first; RLIMIT_NPROC stays as a looser second line.
+    params.limits.processes = 2ull * settings_.pids_max;
+  }
+
   auto spawned = spawner_.spawn(params);
-  if (!spawned) co_return internal_error(mode, "spawn: " + spawned.error().message());
+  if (!spawned) {
+    if (leaf) co_await leaf->async_destroy();
+    co_return internal_error(mode, "spawn: " + spawned.error().message());
+  }
 
   // Only the sandbox may hold the write ends: EOF then means every process in it is gone.
   io->out.write.reset();
@@ -127,10 +153,16 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   boost::system::result<jail::sys::ExitStatus> exit_status = boost::system::error_code{};
 
   boost::asio::steady_timer deadline(io_, request.timeout);
+  // Killing the PID namespace's init takes every process of the namespace with it; cgroup.kill
+  // also covers the leaf as a whole.
+  auto kill_sandbox = [&] {
+    child.kill();
+    if (leaf) (void)leaf->kill();
+  };
   auto on_output_overflow = [&] {
     if (settings_.truncate_output) return;
     output_limited = true;
-    child.kill();
+    kill_sandbox();
   };
   auto watch_setup = [&]() -> awaitable<void> {
     co_await drain(setup_pipe, setup_buf, nullptr);
@@ -145,19 +177,28 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
     auto [ec] = co_await deadline.async_wait(as_tuple(use_awaitable));
     if (!ec && !child.reaped()) {
       timed_out = true;
-      child.kill();
+      kill_sandbox();
     }
   };
   // The result channel is never truncated: a cut JSON document would be useless.
   auto on_result_overflow = [&] {
     output_limited = true;
-    child.kill();
+    kill_sandbox();
   };
 
   co_await (drain(out_pipe, out_buf, on_output_overflow) &&
             drain(err_pipe, err_buf, on_output_overflow) &&
             drain(result_pipe, result_buf, on_result_overflow) && watch_setup() && watch_exit() &&
             watch_deadline());
+
+  std::optional<cgroups::LeafStats> cg;
+  if (leaf) {
+    if (auto st = leaf->stats()) cg = *st;
+    // Waits (without blocking the loop) until the leaf is empty, then removes it.
+    if (auto gone = co_await leaf->async_destroy(); !gone) {
+      cgroups::log_warning("cgroup leaf teardown: " + gone.error().message());
+    }
+  }
   const auto t_drained = Clock::now();
 
   RunOutcome outcome;
@@ -187,20 +228,31 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
                          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
   // ru_maxrss is in KiB: the largest resident set of the init process or a reaped descendant.
   outcome.usage.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
+  if (cg) {
+    // The leaf saw every process of the sandbox, all the time.
+    outcome.usage.cpu_ms = static_cast<double>(cg->cpu_usage_usec) / 1e3;
+    outcome.usage.peak_memory_bytes = cg->memory_peak_bytes;
+  }
+  const bool oom_killed = cg && cg->oom_kill > 0;
 
   const int sig = exit_status->signal;
   if (timed_out || sig == SIGXCPU) {
     outcome.status = Status::kTimeout;
-    outcome.message = "the script did not finish within " +
-                      std::to_string(request.timeout.count()) + " ms";
+    outcome.message =
+        "the script did not finish within " + std::to_string(request.timeout.count()) + " ms";
   } else if (output_limited) {
     outcome.status = Status::kOutputLimit;
-    outcome.message = result_buf.overflowed()
-                          ? "main()'s result is larger than " + std::to_string(cap) + " bytes"
-                          : "the script wrote more than " + std::to_string(cap) +
-                                " bytes to stdout or stderr";
+    outcome.message =
+        result_buf.overflowed()
+            ? "main()'s result is larger than " + std::to_string(cap) + " bytes"
+            : "the script wrote more than " + std::to_string(cap) + " bytes to stdout or stderr";
   } else if (decode_runner_result(result_buf.data(), outcome)) {
     // The runner reported: ok or the script's own error, already in outcome.
+  } else if (oom_killed) {
+    // memory.oom.group=1: the kernel's OOM killer took the whole leaf.
+    outcome.status = Status::kMemoryLimit;
+    outcome.message = "the script exceeded its memory limit of " +
+                      std::to_string(request.memory_bytes >> 20) + " MiB";
   } else if (sig != 0) {
     outcome.status = Status::kKilled;
     outcome.signal = sig;

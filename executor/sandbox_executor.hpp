@@ -1,12 +1,14 @@
-// The executor of the `namespaces` mode (and, with a cgroup leaf per run, of `full`): one fresh
+// The executor of the `namespaces` mode and, with a cgroup v2 leaf per run, of `full`: one fresh
 // jail per request, watched through its pidfd on the io_context.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include <boost/asio/any_io_executor.hpp>
-
+#include "cgroups/delegation.hpp"
 #include "executor/executor.hpp"
 #include "executor/settings.hpp"
 #include "jail/spawner.hpp"
@@ -16,13 +18,16 @@ namespace pysandbox::executor {
 
 class SandboxExecutor final : public Executor {
  public:
-  // `seccomp` must outlive the executor's spawner; it is owned here.
+  // `seccomp` must outlive the executor's spawner; it is owned here. With a delegation, every run
+  // gets its own cgroup leaf and the mode is `full`.
   SandboxExecutor(boost::asio::any_io_executor io, Settings settings,
                   std::unique_ptr<seccomp_policies::BpfProgram> seccomp, jail::Spawner spawner,
-                  boost::json::object capabilities);
+                  std::optional<cgroups::Delegation> delegation, boost::json::object capabilities);
 
   boost::asio::awaitable<RunOutcome> run(ExecuteRequest request) override;
-  Isolation isolation() const override { return Isolation::kNamespaces; }
+  Isolation isolation() const override {
+    return delegation_ ? Isolation::kFull : Isolation::kNamespaces;
+  }
   boost::json::object describe() const override { return capabilities_; }
 
  private:
@@ -32,6 +37,8 @@ class SandboxExecutor final : public Executor {
   Settings settings_;
   std::unique_ptr<seccomp_policies::BpfProgram> seccomp_;
   jail::Spawner spawner_;
+  std::optional<cgroups::Delegation> delegation_;
+  std::uint64_t runs_ = 0;  // names cgroup leaves uniquely
   boost::json::object capabilities_;
 };
 

@@ -28,9 +28,9 @@ struct Settings {
   std::size_t max_output_bytes = 1u << 20;  // per stream (stdout, stderr) and for the result
   bool truncate_output = false;             // cut and flag instead of stopping the script
 
-  std::uint64_t tmpfs_bytes = 64ull << 20;  // private /tmp size
-  unsigned pids_max = 64;                   // processes+threads per sandbox
-  unsigned nofile_max = 256;                // RLIMIT_NOFILE
+  std::uint64_t tmpfs_bytes = 64ull << 20;      // private /tmp size
+  unsigned pids_max = 64;                       // processes+threads per sandbox
+  unsigned nofile_max = 256;                    // RLIMIT_NOFILE
   std::uint64_t fsize_max_bytes = 64ull << 20;  // RLIMIT_FSIZE
   double cpu_max_cores = 1.0;                   // cgroup cpu.max, in cores (full mode)
 

@@ -29,17 +29,28 @@ std::optional<Isolation> isolation_from_string(std::string_view name) {
 
 std::string_view error_type(Status status) {
   switch (status) {
-    case Status::kOk: return "ok";
-    case Status::kSyntaxError: return "syntax_error";
-    case Status::kNoMain: return "no_main";
-    case Status::kMainNotCallable: return "main_not_callable";
-    case Status::kException: return "exception";
-    case Status::kNotJsonSerializable: return "not_json_serializable";
-    case Status::kTimeout: return "timeout";
-    case Status::kMemoryLimit: return "memory_limit";
-    case Status::kOutputLimit: return "output_limit";
-    case Status::kKilled: return "killed";
-    case Status::kInternal: return "internal";
+    case Status::kOk:
+      return "ok";
+    case Status::kSyntaxError:
+      return "syntax_error";
+    case Status::kNoMain:
+      return "no_main";
+    case Status::kMainNotCallable:
+      return "main_not_callable";
+    case Status::kException:
+      return "exception";
+    case Status::kNotJsonSerializable:
+      return "not_json_serializable";
+    case Status::kTimeout:
+      return "timeout";
+    case Status::kMemoryLimit:
+      return "memory_limit";
+    case Status::kOutputLimit:
+      return "output_limit";
+    case Status::kKilled:
+      return "killed";
+    case Status::kInternal:
+      return "internal";
   }
   return "internal";
 }

@@ -1,13 +1,12 @@
 // Types shared by the HTTP layer and the executor: what a run asks for and what it produced.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/json/value.hpp>
 
 namespace pysandbox::executor {
 
@@ -64,11 +63,11 @@ struct RunOutcome {
   boost::json::value result;  // main()'s return value, when status == kOk
   std::string stdout_data;
   std::string stderr_data;
-  bool truncated = false;  // stdout/stderr cut at the cap (truncate mode only)
-  std::string message;     // human sentence for the client (exception text, limit hit, ...)
-  std::string trace;       // Python traceback, paths inside the sandbox only
-  int signal = 0;          // kKilled: the signal number
-  bool ran = false;        // the script started: stdout/stderr/usage are meaningful
+  bool truncated = false;       // stdout/stderr cut at the cap (truncate mode only)
+  std::string message;          // human sentence for the client (exception text, limit hit, ...)
+  std::string trace;            // Python traceback, paths inside the sandbox only
+  int signal = 0;               // kKilled: the signal number
+  bool ran = false;             // the script started: stdout/stderr/usage are meaningful
   std::string internal_detail;  // kInternal: step + errno, for the log only, never sent out
   Usage usage;
   PhaseTimings phases;

@@ -32,7 +32,8 @@ class DirMaker {
     }
   }
   void dir(const std::string& path) {
-    if (made_.insert(path).second) ops_.push_back({.kind = MountOp::Kind::kMkdir, .target = root_ + path});
+    if (made_.insert(path).second)
+      ops_.push_back({.kind = MountOp::Kind::kMkdir, .target = root_ + path});
   }
 
  private:
@@ -45,25 +46,46 @@ class DirMaker {
 
 std::string MountOp::describe() const {
   switch (kind) {
-    case Kind::kMakePrivate: return "make / rprivate";
-    case Kind::kMountTmpfs: return "mount tmpfs on " + target + " (" + data + ")";
-    case Kind::kMountProc: return "mount proc on " + target;
-    case Kind::kMkdir: return "mkdir " + target;
-    case Kind::kTouch: return "create " + target;
-    case Kind::kSymlink: return "symlink " + target + " -> " + link_target;
-    case Kind::kBind: return "bind " + source + " -> " + target + (writable ? "" : " (ro)");
-    case Kind::kRemountRo: return "remount read-only " + target;
-    case Kind::kPivotRoot: return "pivot_root to " + target;
+    case Kind::kMakePrivate:
+      return "make / rprivate";
+    case Kind::kMountTmpfs:
+      return "mount tmpfs on " + target + " (" + data + ")";
+    case Kind::kMountProc:
+      return "mount proc on " + target;
+    case Kind::kMkdir:
+      return "mkdir " + target;
+    case Kind::kTouch:
+      return "create " + target;
+    case Kind::kSymlink:
+      return "symlink " + target + " -> " + link_target;
+    case Kind::kBind:
+      return "bind " + source + " -> " + target + (writable ? "" : " (ro)");
+    case Kind::kRemountRo:
+      return "remount read-only " + target;
+    case Kind::kPivotRoot:
+      return "pivot_root to " + target;
   }
   return "?";
 }
 
 std::vector<std::string> default_ro_paths() {
   return {
-      "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32",
+      "/usr",
+      "/bin",
+      "/sbin",
+      "/lib",
+      "/lib64",
+      "/lib32",
+      "/libx32",
       // Dynamic loader cache and config, time zone, Python's Debian configuration.
-      "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-      "/etc/timezone", "/etc/python3", "/etc/python3.11", "/etc/mime.types",
+      "/etc/ld.so.cache",
+      "/etc/ld.so.conf",
+      "/etc/ld.so.conf.d",
+      "/etc/localtime",
+      "/etc/timezone",
+      "/etc/python3",
+      "/etc/python3.11",
+      "/etc/mime.types",
       "/etc/nsswitch.conf",
       // Debian resolves libblas/liblapack through alternatives symlinks.
       "/etc/alternatives",
@@ -132,14 +154,17 @@ boost::system::result<std::vector<MountOp>> build_mount_plan(const MountPlanOpti
     ops.push_back({.kind = Kind::kTouch, .target = root + host});
     ops.push_back({.kind = Kind::kBind, .target = root + host, .source = host, .writable = true});
   }
-  for (const auto& [name, link] : {std::pair{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
-                                   {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}}) {
-    ops.push_back(
-        {.kind = Kind::kSymlink, .target = root + "/dev/" + name, .link_target = link});
+  for (const auto& [name, link] : {std::pair{"fd", "/proc/self/fd"},
+                                   {"stdin", "/proc/self/fd/0"},
+                                   {"stdout", "/proc/self/fd/1"},
+                                   {"stderr", "/proc/self/fd/2"},
+                                   // POSIX semaphores (multiprocessing) live in /dev/shm: share
+                                   // the private, size-limited /tmp.
+                                   {"shm", "/tmp"}}) {
+    ops.push_back({.kind = Kind::kSymlink, .target = root + "/dev/" + name, .link_target = link});
   }
-  ops.push_back({.kind = Kind::kRemountRo,
-                 .target = root + "/dev",
-                 .flags = MS_NOSUID | MS_NOEXEC});
+  ops.push_back(
+      {.kind = Kind::kRemountRo, .target = root + "/dev", .flags = MS_NOSUID | MS_NOEXEC});
 
   if (options.mount_proc) {
     // A fresh proc for the new PID namespace: only the sandbox's own processes are visible.

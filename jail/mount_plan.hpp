@@ -3,11 +3,10 @@
 // reads prepared memory: nothing between clone and execve allocates.
 #pragma once
 
+#include <boost/system/result.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <boost/system/result.hpp>
 
 namespace pysandbox::jail {
 
@@ -35,7 +34,7 @@ struct MountOp {
 };
 
 struct MountPlanOptions {
-  std::string staging_dir = "/tmp";  // host dir the new root's tmpfs is mounted over (privately)
+  std::string staging_dir = "/tmp";   // host dir the new root's tmpfs is mounted over (privately)
   std::vector<std::string> ro_paths;  // host paths exposed read-only at the same place
   std::uint64_t tmpfs_bytes = 64ull << 20;
   bool mount_proc = true;

@@ -84,7 +84,7 @@ int apply_mount_op(const MountOp& op) noexcept {
       return ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : errno;
     case Kind::kMountTmpfs:
       return ::mount("tmpfs", op.target.c_str(), "tmpfs", op.flags, op.data.c_str()) == 0 ? 0
-                                                                                            : errno;
+                                                                                          : errno;
     case Kind::kMountProc:
       return ::mount("proc", op.target.c_str(), "proc", op.flags, nullptr) == 0 ? 0 : errno;
     case Kind::kMkdir:
@@ -243,17 +243,28 @@ sys::Result<void> write_id_maps(pid_t pid, uid_t uid, gid_t gid) {
 
 const char* step_name(Step step) {
   switch (step) {
-    case Step::kSync: return "sync";
-    case Step::kIds: return "ids";
-    case Step::kHostname: return "hostname";
-    case Step::kMount: return "mount";
-    case Step::kFds: return "fds";
-    case Step::kChdir: return "chdir";
-    case Step::kRlimit: return "rlimit";
-    case Step::kCapabilities: return "capabilities";
-    case Step::kNoNewPrivs: return "no_new_privs";
-    case Step::kSeccomp: return "seccomp";
-    case Step::kExecve: return "execve";
+    case Step::kSync:
+      return "sync";
+    case Step::kIds:
+      return "ids";
+    case Step::kHostname:
+      return "hostname";
+    case Step::kMount:
+      return "mount";
+    case Step::kFds:
+      return "fds";
+    case Step::kChdir:
+      return "chdir";
+    case Step::kRlimit:
+      return "rlimit";
+    case Step::kCapabilities:
+      return "capabilities";
+    case Step::kNoNewPrivs:
+      return "no_new_privs";
+    case Step::kSeccomp:
+      return "seccomp";
+    case Step::kExecve:
+      return "execve";
   }
   return "unknown";
 }

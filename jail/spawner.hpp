@@ -5,11 +5,10 @@
 #include <sys/types.h>
 
 #include <array>
+#include <boost/system/result.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <boost/system/result.hpp>
 
 #include "jail/mount_plan.hpp"
 #include "jail/sys/unique_fd.hpp"
@@ -22,9 +21,9 @@ namespace pysandbox::jail {
 
 // Fixed at startup.
 struct JailConfig {
-  std::string executable;          // absolute path, inside the sandbox's view
-  std::vector<std::string> argv;   // argv[0] included
-  std::vector<std::string> env;    // "KEY=value"; nothing else is inherited
+  std::string executable;         // absolute path, inside the sandbox's view
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "KEY=value"; nothing else is inherited
   MountPlanOptions mounts;
   std::string hostname = "sandbox";
   // Applied last before execve; null only for capability probes.

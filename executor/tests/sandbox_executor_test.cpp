@@ -59,12 +59,12 @@ TEST_F(SandboxExecutorTest, ReturnsMainsResultAndStdout) {
 }
 
 TEST_F(SandboxExecutorTest, PandasAndNumpyWork) {
-  auto o = run(
-      "import numpy as np, pandas as pd\n"
-      "def main():\n"
-      "    s = pd.Series([1, 2, 3])\n"
-      "    print('len:', len(s))\n"
-      "    return {'sum': int(s.sum()), 'dot': float(np.arange(4) @ np.arange(4))}\n");
+  auto o =
+      run("import numpy as np, pandas as pd\n"
+          "def main():\n"
+          "    s = pd.Series([1, 2, 3])\n"
+          "    print('len:', len(s))\n"
+          "    return {'sum': int(s.sum()), 'dot': float(np.arange(4) @ np.arange(4))}\n");
   ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data;
   EXPECT_EQ(boost::json::serialize(o.result), R"({"sum":6,"dot":1.4E1})");
 }
@@ -98,14 +98,14 @@ TEST_F(SandboxExecutorTest, InfiniteLoopTimesOut) {
 }
 
 TEST_F(SandboxExecutorTest, SleepingChildrenDoNotOutliveTheTimeout) {
-  auto o = run(
-      "import os, time\n"
-      "def main():\n"
-      "    if os.fork() == 0:\n"
-      "        os.setsid()\n"
-      "        time.sleep(1000)\n"
-      "    time.sleep(1000)\n",
-      500ms);
+  auto o =
+      run("import os, time\n"
+          "def main():\n"
+          "    if os.fork() == 0:\n"
+          "        os.setsid()\n"
+          "        time.sleep(1000)\n"
+          "    time.sleep(1000)\n",
+          500ms);
   EXPECT_EQ(o.status, Status::kTimeout);
 }
 
@@ -153,7 +153,9 @@ TEST_F(SandboxExecutorTest, EarlyExitIsReported) {
 TEST_F(SandboxExecutorTest, InvalidUtf8OutputIsSanitised) {
   auto o = run("import sys\ndef main():\n    sys.stdout.buffer.write(b'a\\xffb')\n");
   ASSERT_EQ(o.status, Status::kOk);
-  EXPECT_EQ(o.stdout_data, "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(o.stdout_data,
+            "a\xEF\xBF\xBD"
+            "b");
 }
 
 TEST_F(SandboxExecutorTest, BrokenInterpreterFailsAtStartupNotPerRequest) {

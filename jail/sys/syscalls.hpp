@@ -6,11 +6,10 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <boost/system/result.hpp>
 #include <cstdint>
 #include <string_view>
 #include <utility>
-
-#include <boost/system/result.hpp>
 
 #include "jail/sys/unique_fd.hpp"
 
@@ -37,8 +36,8 @@ Result<UniqueFd> make_sealed_memfd(const char* name, std::string_view data);
 Result<void> set_nonblocking(int fd);
 
 struct CloneResult {
-  pid_t pid = -1;     // 0 in the child
-  UniqueFd pidfd;     // parent only
+  pid_t pid = -1;  // 0 in the child
+  UniqueFd pidfd;  // parent only
 };
 // clone3 with CLONE_PIDFD and `flags`; when cgroup_fd >= 0 adds CLONE_INTO_CGROUP. Like fork():
 // the child continues on a copy of the caller's stack and may only call async-signal-safe code.
@@ -51,7 +50,7 @@ struct ExitStatus {
   int code = 0;         // exit status, when !signal
   int signal = 0;       // terminating signal, 0 if it exited
   bool core_dumped = false;
-  rusage usage{};       // of the child and the descendants it reaped
+  rusage usage{};  // of the child and the descendants it reaped
 };
 // waitid(P_PIDFD, WEXITED|WNOHANG) with the kernel's rusage argument (glibc's wrapper lacks it).
 Result<ExitStatus> reap_pidfd(int pidfd) noexcept;

@@ -97,8 +97,8 @@ TEST(MountPlan, DevicesAreOnlyTheFourHarmlessOnes) {
   for (const auto& op : *plan) {
     if (op.kind == Kind::kBind && op.writable) devices.push_back(op.source);
   }
-  EXPECT_EQ(devices, (std::vector<std::string>{"/dev/null", "/dev/zero", "/dev/random",
-                                               "/dev/urandom"}));
+  EXPECT_EQ(devices,
+            (std::vector<std::string>{"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}));
 }
 
 TEST(MountPlan, RejectsRelativeUnnormalisedAndReservedPaths) {

@@ -3,14 +3,13 @@
 #include "jail/spawner.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
@@ -154,7 +153,7 @@ TEST(Spawner, TmpHasTheConfiguredSizeLimit) {
 
 TEST(Spawner, DevHasOnlyTheHarmlessDevices) {
   auto r = run(shell_config("ls /dev | tr '\\n' ' '; echo x > /dev/null && echo null-ok"));
-  EXPECT_EQ(r.out, "fd null random stderr stdin stdout urandom zero null-ok\n") << r.err;
+  EXPECT_EQ(r.out, "fd null random shm stderr stdin stdout urandom zero null-ok\n") << r.err;
 }
 
 TEST(Spawner, OnlyTheFiveStandardFdsReachTheSandbox) {
@@ -209,8 +208,9 @@ TEST(Spawner, RlimitsAreApplied) {
 }
 
 TEST(Spawner, CapabilitiesAreGoneAfterExecve) {
-  auto r = run(shell_config("grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status; "
-                            "grep NoNewPrivs /proc/self/status"));
+  auto r =
+      run(shell_config("grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status; "
+                       "grep NoNewPrivs /proc/self/status"));
   EXPECT_EQ(r.out,
             "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
             "CapBnd:\t0000000000000000\nNoNewPrivs:\t1\n")

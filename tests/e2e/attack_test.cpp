@@ -1,0 +1,377 @@
+// Escape attempts against the real server, each of which must fail; the server must still
+// answer /healthz afterwards and no sandbox process may outlive its response.
+//
+// PYSANDBOX_E2E_ARGS (space-separated) adds server flags, so the same suite runs in every
+// isolation mode and with the pool on or off.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/json/serialize.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/http_client.hpp"
+#include "tests/e2e/sandbox_uids.hpp"
+#include "tests/e2e/server_process.hpp"
+
+namespace pysandbox::e2e {
+namespace {
+
+constexpr uid_t kUidBase = 2100000;
+constexpr unsigned kConcurrency = 2;
+const char* kSecretEnv = "PYSANDBOX_E2E_SECRET=s3cr3t-env-value";
+
+std::vector<std::string> extra_args() {
+  std::vector<std::string> out;
+  if (const char* e = std::getenv("PYSANDBOX_E2E_ARGS")) {
+    std::istringstream in(e);
+    std::string word;
+    while (in >> word) out.push_back(word);
+  }
+  return out;
+}
+
+class AttackTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto args = extra_args();
+    for (const char* a : {"--uid-base", "2100000", "--max-concurrency", "2"}) args.push_back(a);
+    server_ = new ServerProcess(args, {kSecretEnv});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void TearDown() override {
+    // After every attack: the server answers, and nothing of the sandbox survives.
+    auto health = http(server_->port(), {.target = "/healthz"});
+    EXPECT_EQ(health.status, 200u) << health.body;
+    EXPECT_EQ(processes_with_uids(kUidBase, kConcurrency), std::vector<pid_t>{});
+  }
+
+  static HttpResponse run(const std::string& script, const std::string& extra = "") {
+    return execute(server_->port(), script, extra);
+  }
+
+  // Runs a script whose main() returns a JSON value; fails the test unless it ran OK.
+  static boost::json::value result_of(const std::string& script) {
+    auto r = run(script);
+    EXPECT_EQ(r.status, 200u) << r.body;
+    auto doc = r.json();
+    if (!doc.is_object() || !doc.as_object().contains("result")) return {};
+    return doc.as_object().at("result");
+  }
+
+  static ServerProcess* server_;
+};
+ServerProcess* AttackTest::server_ = nullptr;
+
+TEST_F(AttackTest, CannotReadFilesPlantedOnTheHost) {
+  const std::vector<std::string> planted = {
+      "/root/pysandbox-e2e-secret", "/etc/pysandbox-e2e-secret", "/var/tmp/pysandbox-e2e-secret",
+      "/tmp/pysandbox-e2e-secret"};
+  for (const auto& p : planted) std::ofstream(p) << "planted-secret\n";
+  auto result = result_of(R"(
+import os
+PATHS = ["/root/pysandbox-e2e-secret", "/etc/pysandbox-e2e-secret",
+         "/var/tmp/pysandbox-e2e-secret", "/tmp/pysandbox-e2e-secret",
+         "/proc/1/root/root/pysandbox-e2e-secret", "/../root/pysandbox-e2e-secret"]
+def main():
+    found = []
+    for p in PATHS:
+        try:
+            with open(p) as f:
+                found.append(p + ": " + f.read())
+        except OSError:
+            pass
+    for top in ("/", "/etc"):
+        found += [top + n for n in os.listdir(top) if "secret" in n]
+    return found
+)");
+  for (const auto& p : planted) ::unlink(p.c_str());
+  EXPECT_EQ(boost::json::serialize(result), "[]");
+}
+
+TEST_F(AttackTest, CannotReadTheServersEnvironment) {
+  auto result = result_of(R"(
+import os
+def main():
+    leaks = [k for k, v in os.environ.items() if "s3cr3t" in v]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    if b"s3cr3t" in f.read():
+                        leaks.append(pid)
+            except OSError:
+                pass
+    return {"leaks": leaks, "env": sorted(os.environ)}
+)");
+  ASSERT_TRUE(result.is_object());
+  EXPECT_EQ(boost::json::serialize(result.at("leaks")), "[]");
+  for (const auto& name : result.at("env").as_array()) {
+    EXPECT_EQ(std::string(name.as_string()).rfind("PYSANDBOX", 0), std::string::npos) << name;
+  }
+}
+
+TEST_F(AttackTest, CannotWriteOutsideTmp) {
+  auto result = result_of(R"(
+def main():
+    wrote = []
+    for p in ["/pwned", "/usr/pwned", "/etc/pwned", "/usr/lib/python3/dist-packages/pwned.py",
+              "/dev/pwned", "/proc/pwned", "/root/pwned", "/home/pwned"]:
+        try:
+            with open(p, "w") as f:
+                f.write("x")
+            wrote.append(p)
+        except OSError:
+            pass
+    with open("/tmp/ok", "w") as f:
+        f.write("fine")
+    return wrote
+)");
+  EXPECT_EQ(boost::json::serialize(result), "[]");
+  for (const char* p : {"/pwned", "/usr/pwned", "/etc/pwned"}) {
+    EXPECT_NE(::access(p, F_OK), 0) << p;
+  }
+}
+
+TEST_F(AttackTest, CannotSeeAnotherRequestsTmpFiles) {
+  // Concurrently: the writer holds its sandbox open while the reader looks.
+  std::thread writer([] {
+    auto r = run(R"(
+import time
+def main():
+    with open("/tmp/e2e-marker", "w") as f:
+        f.write("mine")
+    time.sleep(1.5)
+    return 1
+)");
+    EXPECT_EQ(r.status, 200u) << r.body;
+  });
+  auto concurrent = result_of(R"(
+import os, time
+def main():
+    time.sleep(0.5)
+    return os.listdir("/tmp")
+)");
+  writer.join();
+  EXPECT_EQ(boost::json::serialize(concurrent), "[]");
+  // And afterwards.
+  EXPECT_EQ(
+      boost::json::serialize(result_of("import os\ndef main():\n    return os.listdir('/tmp')\n")),
+      "[]");
+}
+
+TEST_F(AttackTest, CannotConnectToTheHostsLoopback) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  auto result = result_of(R"(
+import socket
+def main():
+    out = []
+    for host in ("127.0.0.1", "::1", "localhost"):
+        try:
+            socket.create_connection((host, )" +
+                          port + R"(), timeout=1).close()
+            out.append("connected " + host)
+        except OSError:
+            pass
+    return out
+)");
+  EXPECT_EQ(boost::json::serialize(result), "[]");
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "the listener got a connection";
+  ::close(fd);
+  // The server's own port too.
+  auto own = result_of(
+      "import socket\ndef main():\n    try:\n        socket.create_connection(('127.0.0.1', " +
+      std::to_string(server_->port()) +
+      "), timeout=1)\n        return 'connected'\n    except OSError:\n        return 'no'\n");
+  EXPECT_EQ(own, boost::json::value("no"));
+}
+
+TEST_F(AttackTest, ForkBombIsContained) {
+  auto r = run(R"(
+import os
+def main():
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+)",
+               R"("timeout_ms": 2000)");
+  EXPECT_EQ(r.status, 422u) << r.body;
+  const auto type = r.json().as_object().at("error_type");
+  EXPECT_TRUE(type == "timeout" || type == "killed") << r.body;
+}
+
+TEST_F(AttackTest, ThreadBombIsContained) {
+  auto r = run(R"(
+import threading, time
+def main():
+    n = 0
+    while True:
+        try:
+            threading.Thread(target=time.sleep, args=(100,), daemon=True).start()
+            n += 1
+        except (RuntimeError, MemoryError):
+            return n
+)",
+               R"("timeout_ms": 3000)");
+  // Either it hits a limit and returns how many it got, or the deadline ends it.
+  EXPECT_TRUE(r.status == 200u || r.status == 422u) << r.body;
+  if (r.status == 200u) {
+    EXPECT_LT(r.json().as_object().at("result").as_int64(), 1000);
+  }
+}
+
+TEST_F(AttackTest, MemoryBlowUpIsStopped) {
+  auto r = run(R"(
+def main():
+    chunks = []
+    while True:
+        chunks.append(bytearray(16 * 1024 * 1024))
+)",
+               R"("memory_mb": 128)");
+  EXPECT_EQ(r.status, 422u) << r.body;
+  EXPECT_EQ(r.json().as_object().at("error_type"), "memory_limit") << r.body;
+}
+
+TEST_F(AttackTest, HundredMegabytesOfStdoutIsCut) {
+  auto r = run(R"(
+import sys
+def main():
+    block = "x" * (1024 * 1024)
+    for _ in range(100):
+        sys.stdout.write(block)
+)");
+  EXPECT_EQ(r.status, 422u) << r.body.substr(0, 300);
+  auto doc = r.json().as_object();
+  EXPECT_EQ(doc.at("error_type"), "output_limit");
+  EXPECT_LE(doc.at("stdout").as_string().size(), 1u << 20);
+}
+
+TEST_F(AttackTest, InfiniteLoopTimesOut) {
+  auto r = run("def main():\n    while True:\n        pass\n", R"("timeout_ms": 1000)");
+  EXPECT_EQ(r.status, 422u);
+  EXPECT_EQ(r.json().as_object().at("error_type"), "timeout") << r.body;
+}
+
+TEST_F(AttackTest, DaemonisedChildDiesWithTheResponse) {
+  auto r = run(R"(
+import os, time
+def main():
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            for fd in (0, 1, 2):
+                os.close(fd)
+            time.sleep(60)
+        os._exit(0)
+    return "parent done"
+)");
+  EXPECT_EQ(r.status, 200u) << r.body;
+  // TearDown checks that no process with a sandbox uid is left on the host.
+}
+
+TEST_F(AttackTest, PrivilegedSyscallsFailAndChangeNothing) {
+  auto result = result_of(R"(
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(name, fn):
+    rc = fn()
+    return "%s=%s" % (name, "ok" if rc == 0 else "fail")
+def main():
+    out = [
+        attempt("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+        attempt("umount", lambda: libc.umount2(b"/usr", 2)),
+        attempt("unshare_user", lambda: libc.unshare(0x10000000)),
+        attempt("unshare_mnt", lambda: libc.unshare(0x00020000)),
+        attempt("ptrace_traceme", lambda: libc.ptrace(0, 0, None, None)),
+        attempt("chroot", lambda: libc.chroot(b"/tmp")),
+        attempt("sethostname", lambda: libc.sethostname(b"pwned", 5)),
+    ]
+    try:
+        os.setuid(0)
+    except OSError:
+        pass
+    with open("/proc/self/status") as f:
+        caps = [l.split()[1] for l in f if l.startswith("CapEff")]
+    with open("/proc/self/uid_map") as f:
+        uid_map = f.read().split()
+    out.append("capeff=" + caps[0])
+    out.append("host_uid_is_root=" + str(uid_map[1] == "0"))
+    return out
+)");
+  EXPECT_EQ(boost::json::serialize(result),
+            R"(["mount=fail","umount=fail","unshare_user=fail","unshare_mnt=fail",)"
+            R"("ptrace_traceme=fail","chroot=fail","sethostname=fail",)"
+            R"("capeff=0000000000000000","host_uid_is_root=False"])");
+}
+
+TEST_F(AttackTest, KillAllAndKillingTheServerFail) {
+  const std::string server_pid = std::to_string(server_->pid());
+  auto r = run(R"(
+import os, signal
+def main():
+    out = []
+    for target in (-1, 1, )" +
+               server_pid + R"(, os.getppid()):
+        try:
+            os.kill(target, signal.SIGKILL)
+            out.append("sent %d" % target)
+        except OSError as e:
+            out.append("refused %d" % target)
+    return out
+)");
+  // kill(-1) may "succeed" against the sandbox's own processes only; the server must live.
+  EXPECT_TRUE(r.status == 200u || r.status == 422u) << r.body;
+  EXPECT_EQ(::kill(server_->pid(), 0), 0) << "the server died";
+  EXPECT_EQ(r.body.find("sent " + server_pid), std::string::npos) << r.body;
+}
+
+TEST_F(AttackTest, ConcurrentSandboxesCannotSignalEachOther) {
+  // One request publishes nothing; the other tries to kill every pid it could guess. Distinct
+  // PID namespaces mean it cannot even name the first.
+  std::thread victim([] {
+    auto r = run("import time\ndef main():\n    time.sleep(1.5)\n    return 'alive'\n");
+    EXPECT_EQ(r.status, 200u) << r.body;
+    EXPECT_NE(r.body.find("alive"), std::string::npos);
+  });
+  auto result = result_of(R"(
+import os, signal, time
+def main():
+    time.sleep(0.3)
+    hits = 0
+    for pid in range(2, 5000):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            hits += 1
+        except OSError:
+            pass
+    return hits
+)");
+  victim.join();
+  EXPECT_EQ(result, boost::json::value(0));
+}
+
+}  // namespace
+}  // namespace pysandbox::e2e

@@ -1,0 +1,169 @@
+#include "tests/e2e/server_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json/parse.hpp>
+#include <chrono>
+#include <stdexcept>
+
+namespace pysandbox::e2e {
+
+namespace {
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+pid_t launch(const std::vector<std::string>& args, const std::vector<std::string>& env,
+             int stderr_fd, const std::string& cgroup = {}) {
+  const std::string procs = cgroup.empty() ? "" : cgroup + "/cgroup.procs";
+  std::vector<std::string> argv_s = {PYSANDBOXD_PATH, "--listen", "127.0.0.1", "--port", "0"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
+  env_s.insert(env_s.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    if (!procs.empty()) {
+      int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(126);
+      ::close(fd);
+    }
+    ::dup2(stderr_fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(std::vector<std::string> args, std::vector<std::string> env,
+                             std::string cgroup) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_ = launch(args, env, fds[1], cgroup);
+  ::close(fds[1]);
+  reader_ = std::thread([this, fd = fds[0]] { read_stderr(fd); });
+
+  // The startup line is a JSON object with the bound port.
+  std::unique_lock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::size_t seen = 0;
+  while (port_ == 0) {
+    for (; seen < lines_.size(); ++seen) {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(lines_[seen], ec);
+      if (ec || !v.is_object()) continue;
+      if (const auto* p = v.as_object().if_contains("port");
+          p != nullptr && p->is_int64() && p->as_int64() > 0) {
+        port_ = static_cast<unsigned short>(p->as_int64());
+      }
+    }
+    if (port_ != 0) break;
+    if (eof_ || cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      std::string log;
+      for (const auto& l : lines_) log += l + "\n";
+      lock.unlock();
+      stop(SIGKILL);
+      throw std::runtime_error("pysandboxd did not start:\n" + log);
+    }
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  if (exit_status_ < 0) stop(SIGKILL);
+}
+
+void ServerProcess::read_stderr(int fd) {
+  std::string partial;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    partial.append(buf, static_cast<std::size_t>(n));
+    std::size_t nl;
+    while ((nl = partial.find('\n')) != std::string::npos) {
+      std::lock_guard lock(mu_);
+      lines_.push_back(partial.substr(0, nl));
+      partial.erase(0, nl + 1);
+      cv_.notify_all();
+    }
+  }
+  ::close(fd);
+  std::lock_guard lock(mu_);
+  if (!partial.empty()) lines_.push_back(partial);
+  eof_ = true;
+  cv_.notify_all();
+}
+
+int ServerProcess::stop(int sig) {
+  if (exit_status_ >= 0) return exit_status_;
+  if (pid_ > 0) ::kill(pid_, sig);
+  return wait_exit();
+}
+
+int ServerProcess::wait_exit() {
+  if (exit_status_ >= 0) return exit_status_;
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  exit_status_ = decode_status(status);
+  if (reader_.joinable()) reader_.join();
+  return exit_status_;
+}
+
+std::vector<std::string> ServerProcess::log_lines() const {
+  std::lock_guard lock(mu_);
+  return lines_;
+}
+
+std::string ServerProcess::wait_for_log(const std::string& needle, int timeout_ms) const {
+  std::unique_lock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::size_t seen = 0;
+  for (;;) {
+    for (; seen < lines_.size(); ++seen) {
+      if (lines_[seen].find(needle) != std::string::npos) return lines_[seen];
+    }
+    if (eof_ || cv_.wait_until(lock, deadline) == std::cv_status::timeout) return "";
+  }
+}
+
+std::pair<int, std::string> run_server_to_exit(std::vector<std::string> args) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = launch(args, {}, fds[1]);
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return {decode_status(status), out};
+}
+
+}  // namespace pysandbox::e2e
