@@ -158,6 +158,30 @@ TEST_F(SandboxExecutorTest, InvalidUtf8OutputIsSanitised) {
             "b");
 }
 
+TEST_F(SandboxExecutorTest, SetupFailureInTheChildIsInternalWithStepAndErrno) {
+  // An interpreter that vanished after startup: the child fails at execve, reports it on its
+  // setup pipe, and the run ends as `internal` with the step in the (log-only) detail.
+  jail::JailConfig config;
+  config.executable = "/usr/bin/definitely-not-python3";
+  config.argv = {"python3"};
+  config.mounts.ro_paths = jail::default_ro_paths();
+  auto spawner = jail::Spawner::create(config);
+  ASSERT_TRUE(spawner);
+  boost::asio::io_context io;
+  SandboxExecutor executor(io.get_executor(), *settings_, nullptr, std::move(*spawner),
+                           std::nullopt, {});
+  ExecuteRequest req;
+  req.script = "def main():\n    return 1\n";
+  req.timeout = 5s;
+  auto fut = boost::asio::co_spawn(io, executor.run(std::move(req)), boost::asio::use_future);
+  io.run();
+  auto o = fut.get();
+  EXPECT_EQ(o.status, Status::kInternal);
+  EXPECT_FALSE(o.ran);
+  EXPECT_EQ(o.internal_detail, "sandbox setup failed: execve #0: No such file or directory");
+  EXPECT_EQ(o.message.find("execve"), std::string::npos) << "details must stay in the log";
+}
+
 TEST_F(SandboxExecutorTest, BrokenInterpreterFailsAtStartupNotPerRequest) {
   Settings s = *settings_;
   s.python_path = "/definitely/not/python3";
