@@ -121,7 +121,8 @@ def main():
 )",
                    kSlow);
   ASSERT_EQ(r.status, 200u) << r.body;
-  const auto& u = usage(r.json());
+  const auto doc = r.json();  // usage() refers into it: keep it alive
+  const auto& u = usage(doc);
   const double share = number(u.at("cpu_ms")) / number(u.at("wall_ms"));
   std::cout << "cpu share under a 0.2 cap: " << share << " (" << r.body << ")" << std::endl;
   EXPECT_GT(share, 0.12);
