@@ -28,14 +28,14 @@ using FilterContext = std::unique_ptr<void, FilterContextDeleter>;
 // Binary-tree dispatch over syscall numbers: O(log n) per call instead of a linear scan.
 constexpr std::uint32_t kOptimizeBinaryTree = 2;
 
-std::uint32_t to_scmp(const Action& action) {
+std::uint32_t to_scmp(const Action& action, std::uint32_t kill_process) {
   switch (action.kind) {
     case Action::Kind::kAllow:
       return SCMP_ACT_ALLOW;
     case Action::Kind::kErrno:
       return SCMP_ACT_ERRNO(static_cast<std::uint32_t>(action.errno_value));
     case Action::Kind::kKillProcess:
-      return SCMP_ACT_KILL_PROCESS;
+      return kill_process;
     case Action::Kind::kKillThread:
       return SCMP_ACT_KILL_THREAD;
     case Action::Kind::kTrap:
@@ -43,7 +43,7 @@ std::uint32_t to_scmp(const Action& action) {
     case Action::Kind::kLog:
       return SCMP_ACT_LOG;
   }
-  return SCMP_ACT_KILL_PROCESS;
+  return kill_process;
 }
 
 scmp_compare to_scmp(Condition::Op op) {
@@ -119,14 +119,26 @@ std::vector<sock_filter> export_bpf(const FilterContext& ctx, std::string_view o
 
 }  // namespace
 
+bool kill_process_available() noexcept {
+  // libseccomp validates every action it is handed against what the kernel reports, and caches
+  // the kernel's answer itself: asking it through a throwaway context is cheap.
+  FilterContext ctx(seccomp_init(SCMP_ACT_ALLOW));
+  if (!ctx) return false;
+  return seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) == 0;
+}
+
 BpfProgram compile_rules(const Action& default_action, const std::vector<Rule>& rules,
                          std::string_view origin) {
-  const std::uint32_t default_scmp = to_scmp(default_action);
+  // Without it, libseccomp refuses KILL_PROCESS outright (EINVAL); killing the thread still
+  // keeps the call from running, which is what the policy is for.
+  const std::uint32_t kill_process =
+      kill_process_available() ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL_THREAD;
+  const std::uint32_t default_scmp = to_scmp(default_action, kill_process);
   FilterContext ctx(seccomp_init(default_scmp));
   if (!ctx) fail(origin, "seccomp_init failed");
 
   // Foreign architectures (i386 via int 0x80) and x32 numbers never reach the rules.
-  set_attribute(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS, origin, "bad-arch action");
+  set_attribute(ctx, SCMP_FLTATR_ACT_BADARCH, kill_process, origin, "bad-arch action");
   // The caller sets no_new_privs itself, before install(), where it can report failure.
   set_attribute(ctx, SCMP_FLTATR_CTL_NNP, 0, origin, "no_new_privs flag");
   set_attribute(ctx, SCMP_FLTATR_CTL_OPTIMIZE, kOptimizeBinaryTree, origin, "optimization");
@@ -137,7 +149,7 @@ BpfProgram compile_rules(const Action& default_action, const std::vector<Rule>& 
       if (rule.optional) continue;
       fail(origin, std::to_string(rule.line) + ": unknown syscall '" + rule.syscall + "'");
     }
-    const std::uint32_t action = to_scmp(rule.action);
+    const std::uint32_t action = to_scmp(rule.action, kill_process);
     if (action == default_scmp) continue;
 
     for (const Conjunction& alternative : expand_masked_ne(rule.conditions)) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -103,6 +104,58 @@ void kill_and_reap(int pidfd) noexcept {
   while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0 &&
          errno == EINTR) {
   }
+}
+
+namespace {
+
+ExitStatus decode_wait_status(int status, const rusage& usage) noexcept {
+  ExitStatus st;
+  st.exited = true;
+  st.usage = usage;
+  if (WIFEXITED(status)) {
+    st.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    st.signal = WTERMSIG(status);
+    st.core_dumped = WCOREDUMP(status);
+  }
+  return st;
+}
+
+Result<ExitStatus> wait4_with(pid_t pid, int options) noexcept {
+  int status = 0;
+  rusage usage{};
+  for (;;) {
+    const pid_t rc = ::wait4(pid, &status, options, &usage);
+    if (rc == pid) return decode_wait_status(status, usage);
+    if (rc == 0) return ExitStatus{};  // WNOHANG: still running
+    if (errno == EINTR) continue;
+    return last_errno();
+  }
+}
+
+}  // namespace
+
+Result<pid_t> clone_fork(unsigned long flags) noexcept {
+  // x86_64 argument order: flags, stack, parent_tid, child_tid, tls. A null stack means the
+  // child runs on a copy of the caller's stack, as with fork().
+  const long pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid < 0) return last_errno();
+  return static_cast<pid_t>(pid);
+}
+
+Result<ExitStatus> wait4_nohang(pid_t pid) noexcept {
+  if (pid <= 0) return errno_code(EINVAL);
+  return wait4_with(pid, WNOHANG);
+}
+
+Result<ExitStatus> wait4_blocking(pid_t pid) noexcept {
+  if (pid <= 0) return errno_code(EINVAL);
+  return wait4_with(pid, 0);
+}
+
+Result<void> become_child_subreaper() noexcept {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return last_errno();
+  return {};
 }
 
 int raw_pivot_root(const char* new_root, const char* put_old) noexcept {

@@ -58,6 +58,24 @@ Result<ExitStatus> reap_pidfd(int pidfd) noexcept;
 // SIGKILL and a blocking reap: only for a child known to be about to die (error paths, probes).
 void kill_and_reap(int pidfd) noexcept;
 
+// --- Without clone3 and pidfds (gVisor): plain fork and reaping by pid. ---
+
+// clone(SIGCHLD | `flags`) as a raw syscall, like fork() but without glibc's atfork handlers
+// (the child may only call async-signal-safe code). `flags` may add CLONE_NEW* namespaces.
+// Returns 0 in the child, the child's pid in the parent.
+Result<pid_t> clone_fork(unsigned long flags = 0) noexcept;
+
+// wait4(pid, WNOHANG) with rusage: exited == false while the child runs. Only for a pid this
+// process owns: never -1 or a process group (that would steal another owner's exit).
+Result<ExitStatus> wait4_nohang(pid_t pid) noexcept;
+
+// Blocking wait4(pid) (EINTR retried): for a child known to be about to exit.
+Result<ExitStatus> wait4_blocking(pid_t pid) noexcept;
+
+// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process instead of
+// the system's init, so it can reap them (gVisor: EINVAL).
+Result<void> become_child_subreaper() noexcept;
+
 // Async-signal-safe helpers for the child side (return 0 or -errno, never touch errno-based
 // C++ machinery).
 int raw_pivot_root(const char* new_root, const char* put_old) noexcept;

@@ -1,12 +1,17 @@
 #include "tests/e2e/server_process.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <random>
+#include <sstream>
 #include <stdexcept>
 
 namespace pysandbox::e2e {
@@ -19,10 +24,45 @@ int decode_status(int status) {
   return -1;
 }
 
+// PYSANDBOX_E2E_WRAPPER, split at spaces: the command line the server is started through
+// (e.g. ".../gvisor-run --network host --"); empty when unset.
+std::vector<std::string> wrapper() {
+  std::vector<std::string> out;
+  if (const char* e = std::getenv("PYSANDBOX_E2E_WRAPPER")) {
+    std::istringstream in(e);
+    std::string word;
+    while (in >> word) out.push_back(word);
+  }
+  return out;
+}
+
+// A free loopback port below the ephemeral range. Through a wrapper the server cannot report an
+// ephemeral port usable from here: gVisor's hostinet takes ports from the host's ephemeral range,
+// which the README of gvisor-run advises against.
+unsigned short pick_port() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> dist(20000, 32000);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const auto port = static_cast<unsigned short>(dist(rd));
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  throw std::runtime_error("no free port below 32000");
+}
+
 pid_t launch(const std::vector<std::string>& args, const std::vector<std::string>& env,
              int stderr_fd, const std::string& cgroup = {}) {
   const std::string procs = cgroup.empty() ? "" : cgroup + "/cgroup.procs";
-  std::vector<std::string> argv_s = {PYSANDBOXD_PATH, "--listen", "127.0.0.1", "--port", "0"};
+  std::vector<std::string> argv_s = wrapper();
+  const bool wrapped = !argv_s.empty();
+  for (const char* a : {PYSANDBOXD_PATH, "--listen", "127.0.0.1", "--port"}) argv_s.push_back(a);
+  argv_s.push_back(wrapped ? std::to_string(pick_port()) : "0");
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
@@ -37,6 +77,8 @@ pid_t launch(const std::vector<std::string>& args, const std::vector<std::string
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    // A wrapper starts helpers of its own (runsc, cat): a group of their own to stop together.
+    if (wrapped) ::setpgid(0, 0);
     if (!procs.empty()) {
       int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(126);
@@ -45,7 +87,11 @@ pid_t launch(const std::vector<std::string>& args, const std::vector<std::string
     ::dup2(stderr_fd, 2);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
-    ::execve(argv[0], argv.data(), envp.data());
+    if (wrapped) {
+      ::execvpe(argv[0], argv.data(), envp.data());
+    } else {
+      ::execve(argv[0], argv.data(), envp.data());
+    }
     ::_exit(127);
   }
   return pid;
@@ -115,6 +161,25 @@ void ServerProcess::read_stderr(int fd) {
 
 int ServerProcess::stop(int sig) {
   if (exit_status_ >= 0) return exit_status_;
+  if (pid_ > 0 && sig == SIGKILL && !wrapper().empty()) {
+    // SIGKILL would leave the wrapper's sandbox (runsc) running: ask it to clean up first, and
+    // only then take the whole group.
+    ::kill(pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const pid_t rc = ::waitpid(pid_, &status, WNOHANG);
+      if (rc == pid_) {
+        exit_status_ = decode_status(status);
+        ::kill(-pid_, SIGKILL);
+        if (reader_.joinable()) reader_.join();
+        return exit_status_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(-pid_, SIGKILL);
+    return wait_exit();
+  }
   if (pid_ > 0) ::kill(pid_, sig);
   return wait_exit();
 }

@@ -1,4 +1,7 @@
 // Runs the real pysandboxd binary for a test: ephemeral port, stderr captured line by line.
+// With PYSANDBOX_E2E_WRAPPER set (e.g. "../shared/tools/gvisor-run --network host --"), the
+// server is started through that command line instead, on a free port below 32000; pid() is
+// then the wrapper's.
 #pragma once
 
 #include <sys/types.h>

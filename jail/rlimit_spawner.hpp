@@ -1,0 +1,139 @@
+// Starts one process for the `rlimit` isolation mode, where clone3, pidfds, pivot_root and
+// cgroups may all be missing (gVisor: Cloud Run gen1, GKE Sandbox): a plain fork (raw
+// clone(SIGCHLD), optionally with CLONE_NEW* flags), then an ordered, async-signal-safe list of
+// steps in the child -- own session, fds 0..4, private scratch directory, rlimits, a dedicated
+// unprivileged uid/gid, no_new_privs, seccomp if given -- then execve.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <boost/system/result.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "jail/spawner.hpp"  // Rlimits, SetupFailure
+#include "jail/sys/unique_fd.hpp"
+
+namespace pysandbox::seccomp_policies {
+class BpfProgram;
+}
+
+namespace pysandbox::jail {
+
+// The namespaces a root server can still give without a user namespace, where the startup probe
+// (probe_root_namespaces) found them to work: under gVisor, PID, mount, network, IPC and UTS
+// namespaces work while pivot_root, recursive binds and clone3 do not.
+struct RlimitNamespaces {
+  unsigned long clone_flags = 0;  // subset of CLONE_NEWPID|NEWNS|NEWNET|NEWIPC|NEWUTS
+  // With CLONE_NEWNS, `mount --make-rprivate /` keeps our mounts from propagating to the host;
+  // its failure is fatal unless the probe showed that mounts do not propagate here anyway
+  // (gVisor: EINVAL, and no propagation).
+  bool tolerate_private_failure = false;
+  bool mount_proc = false;              // a fresh /proc (CLONE_NEWPID and CLONE_NEWNS)
+  std::vector<std::string> tmpfs_dirs;  // a fresh tmpfs, mode 1777, over each (CLONE_NEWNS)
+  std::uint64_t tmpfs_bytes = 64ull << 20;
+  std::string hostname = "sandbox";  // with CLONE_NEWUTS
+};
+
+// Fixed at startup.
+struct RlimitJailConfig {
+  std::string executable;         // absolute path
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "KEY=value"; a run's own entries override same-named ones
+  // Applied last before execve when set.
+  const seccomp_policies::BpfProgram* seccomp = nullptr;
+  RlimitNamespaces namespaces;
+};
+
+// Per run.
+struct RlimitRunParams {
+  // Switch to uid/gid (no supplementary groups) before execve. Needs root; without it the script
+  // runs as the server's own uid.
+  bool switch_ids = true;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string cwd;  // where the run starts (its scratch directory, or /tmp)
+  // Create `cwd` (mode 0700) after the uid change, so that the run owns it without the server
+  // needing CAP_CHOWN; an existing one is an error (someone claimed the name first).
+  bool create_cwd = false;
+  std::vector<std::string> env;  // per-run "KEY=value" (HOME, TMPDIR, ...)
+  Rlimits limits;
+  std::uint64_t stack_bytes = 8ull << 20;  // RLIMIT_STACK
+  // Become fds 0..4: stdin, stdout, stderr, script, result.
+  std::array<int, 5> fds{-1, -1, -1, -1, -1};
+};
+
+enum class RlimitStep : std::int32_t {
+  kSignals = 1,
+  kSession,
+  kHostname,
+  kMount,  // index 0: make-rprivate, 1: /proc, 2 + i: tmpfs_dirs[i]
+  kFds,
+  kCloseFds,
+  kChdir,
+  kRlimit,
+  kCapabilities,
+  kIds,
+  kParentDeath,
+  kNoNewPrivs,
+  kSeccomp,
+  kExecve,
+};
+
+struct RlimitSpawned {
+  pid_t pid = -1;  // also the process group and session id (setsid)
+  // EOF when execve succeeded (the write end is O_CLOEXEC); a SetupFailure record otherwise.
+  sys::UniqueFd setup_errors;
+};
+
+class RlimitSpawner {
+ public:
+  static boost::system::result<RlimitSpawner> create(RlimitJailConfig config);
+
+  // Synchronous and short (one clone). The child is the caller's to wait for and reap, by pid.
+  boost::system::result<RlimitSpawned> spawn(const RlimitRunParams& params) const;
+
+  // "ids #2: Operation not permitted", for the log.
+  static std::string describe(const SetupFailure& failure);
+
+  const RlimitJailConfig& config() const noexcept { return config_; }
+
+ private:
+  RlimitSpawner() = default;
+  RlimitJailConfig config_;
+  std::string tmpfs_data_;  // "size=N,mode=1777", built once
+};
+
+// Runs `fn(arg)` in a throwaway child that has taken uid/gid (no supplementary groups), and
+// waits for it: its return value (0 or an errno) is the result. `fn` runs between fork and
+// _exit: async-signal-safe code only. For what a root server without CAP_DAC_OVERRIDE or
+// CAP_KILL (GKE Sandbox's minimal capability set) may not do to another uid's files and
+// processes, but that uid may. Needs CAP_SETUID/CAP_SETGID; refuses uid 0.
+boost::system::result<void> run_as_uid(uid_t uid, gid_t gid, int (*fn)(const void*) noexcept,
+                                       const void* arg);
+
+// SIGKILL for every process whose real or saved uid is `uid`, wherever it went (own session,
+// reparented, ...): kill(-1, SIGKILL) as that uid (run_as_uid), which reaches exactly the
+// processes that uid may signal -- its own (kill(2)); never the server nor other sandboxes
+// (other uids). Blocks for the helper's few syscalls.
+boost::system::result<void> kill_all_of_uid(uid_t uid, gid_t gid);
+
+// As `uid` (run_as_uid): removes the entries `names` of `dir_fd` with everything below them,
+// then the entries of `uid` in each of `shared_dirs` (world-writable directories: the sticky bit
+// lets an owner remove its own). Carries on past failures; returns the first.
+boost::system::result<void> remove_as_uid(uid_t uid, gid_t gid, int dir_fd,
+                                          const std::vector<std::string>& names,
+                                          const std::vector<std::string>& shared_dirs);
+
+// Pids of the processes whose real uid is `uid` (from /proc), zombies included, with whether
+// each is a zombie child of this process.
+struct UidProcess {
+  pid_t pid = 0;
+  bool zombie = false;
+  bool our_child = false;
+};
+std::vector<UidProcess> processes_of_uid(uid_t uid);
+
+}  // namespace pysandbox::jail
