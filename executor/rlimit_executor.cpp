@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "executor/output_capture.hpp"
+#include "executor/run_io.hpp"
 #include "executor/runner_protocol.hpp"
 
 namespace pysandbox::executor {
@@ -33,50 +34,10 @@ using namespace boost::asio::experimental::awaitable_operators;
 constexpr std::chrono::milliseconds kClearUidBound{5000};
 constexpr std::chrono::milliseconds kClearUidPoll{5};
 
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
 void log_warning(std::string_view what, std::string_view detail) {
   boost::json::object line{{"event", "warning"}, {"component", "rlimit"}, {"what", what}};
   if (!detail.empty()) line["detail"] = detail;
   std::cerr << boost::json::serialize(line) << std::endl;
-}
-
-// The pipes and memfds of one run (as in sandbox_executor.cpp): the parent keeps the read ends.
-struct RunIo {
-  jail::sys::UniqueFd script, stdin_data;
-  jail::sys::Pipe out, err, result;
-};
-
-boost::system::result<RunIo> make_run_io(const ExecuteRequest& request) {
-  RunIo io;
-  auto script = jail::sys::make_sealed_memfd("script", request.script);
-  if (!script) return script.error();
-  io.script = std::move(*script);
-  auto in = jail::sys::make_sealed_memfd("stdin", request.stdin_data);
-  if (!in) return in.error();
-  io.stdin_data = std::move(*in);
-  for (auto* pipe : {&io.out, &io.err, &io.result}) {
-    auto p = jail::sys::make_pipe();
-    if (!p) return p.error();
-    *pipe = std::move(*p);
-  }
-  return io;
-}
-
-RunOutcome internal_error(std::string detail) {
-  RunOutcome out;
-  out.status = Status::kInternal;
-  out.isolation = Isolation::kRlimit;
-  out.message = "the sandbox could not be started";
-  out.internal_detail = std::move(detail);
-  return out;
 }
 
 // The run's main process, by pid. Until it is reaped its pid pins the process group id, so
@@ -200,12 +161,12 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
   }
 
   auto io = make_run_io(request);
-  if (!io) co_return internal_error("pipes: " + io.error().message());
+  if (!io) co_return internal_error(Isolation::kRlimit, "pipes: " + io.error().message());
   params.fds = {io->stdin_data.get(), io->out.write.get(), io->err.write.get(), io->script.get(),
                 io->result.write.get()};
 
   auto spawned = spawner_.spawn(params);
-  if (!spawned) co_return internal_error("spawn: " + spawned.error().message());
+  if (!spawned) co_return internal_error(Isolation::kRlimit, "spawn: " + spawned.error().message());
   const pid_t pid = spawned->pid;
   RlimitChild child(pid, options_, params.uid, params.gid);
 
@@ -304,12 +265,14 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
     jail::SetupFailure failure{};
     std::memcpy(&failure, setup_buf.data().data(),
                 std::min(sizeof failure, setup_buf.data().size()));
-    outcome = internal_error("sandbox setup failed: " + jail::RlimitSpawner::describe(failure));
+    outcome = internal_error(Isolation::kRlimit,
+                             "sandbox setup failed: " + jail::RlimitSpawner::describe(failure));
     outcome.phases.spawn_ms = ms_between(t_start, t_exit);
     co_return outcome;
   }
   if (!exit_status) {
-    co_return internal_error("waiting for the sandbox: " + exit_status.error().message());
+    co_return internal_error(Isolation::kRlimit,
+                             "waiting for the sandbox: " + exit_status.error().message());
   }
 
   outcome.ran = true;

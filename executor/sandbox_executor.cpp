@@ -13,6 +13,7 @@
 
 #include "cgroups/error.hpp"
 #include "executor/output_capture.hpp"
+#include "executor/run_io.hpp"
 #include "executor/runner_protocol.hpp"
 #include "jail/child.hpp"
 
@@ -26,46 +27,6 @@ using boost::asio::use_awaitable;
 using boost::asio::posix::stream_descriptor;
 using Clock = std::chrono::steady_clock;
 using namespace boost::asio::experimental::awaitable_operators;
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
-// The pipes and memfds of one run. The parent keeps the read ends; the child gets the rest.
-struct RunIo {
-  jail::sys::UniqueFd script, stdin_data;
-  jail::sys::Pipe out, err, result;
-};
-
-boost::system::result<RunIo> make_run_io(const ExecuteRequest& request) {
-  RunIo io;
-  auto script = jail::sys::make_sealed_memfd("script", request.script);
-  if (!script) return script.error();
-  io.script = std::move(*script);
-  auto in = jail::sys::make_sealed_memfd("stdin", request.stdin_data);
-  if (!in) return in.error();
-  io.stdin_data = std::move(*in);
-  for (auto* pipe : {&io.out, &io.err, &io.result}) {
-    auto p = jail::sys::make_pipe();
-    if (!p) return p.error();
-    *pipe = std::move(*p);
-  }
-  return io;
-}
-
-RunOutcome internal_error(Isolation mode, std::string detail) {
-  RunOutcome out;
-  out.status = Status::kInternal;
-  out.isolation = mode;
-  out.message = "the sandbox could not be started";
-  out.internal_detail = std::move(detail);
-  return out;
-}
 
 }  // namespace
 

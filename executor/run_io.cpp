@@ -1,0 +1,37 @@
+#include "executor/run_io.hpp"
+
+#include <string.h>
+
+namespace pysandbox::executor {
+
+boost::system::result<RunIo> make_run_io(const ExecuteRequest& request) {
+  RunIo io;
+  auto script = jail::sys::make_sealed_memfd("script", request.script);
+  if (!script) return script.error();
+  io.script = std::move(*script);
+  auto in = jail::sys::make_sealed_memfd("stdin", request.stdin_data);
+  if (!in) return in.error();
+  io.stdin_data = std::move(*in);
+  for (auto* pipe : {&io.out, &io.err, &io.result}) {
+    auto p = jail::sys::make_pipe();
+    if (!p) return p.error();
+    *pipe = std::move(*p);
+  }
+  return io;
+}
+
+RunOutcome internal_error(Isolation mode, std::string detail) {
+  RunOutcome out;
+  out.status = Status::kInternal;
+  out.isolation = mode;
+  out.message = "the sandbox could not be started";
+  out.internal_detail = std::move(detail);
+  return out;
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+}  // namespace pysandbox::executor
