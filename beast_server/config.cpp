@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -303,6 +304,44 @@ const std::vector<Option>& options() {
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.uid_base = static_cast<uid_t>(
              parse_integer(s, v, 1, std::numeric_limits<uid_t>::max() - 1, false));
+       }},
+      {"pool", "PYSANDBOX_POOL",
+       "warm path: fork each sandbox from a pre-initialised interpreter (on|off)", true,
+       [](const Config& c) { return std::string(c.executor.pool ? "on" : "off"); },
+       [](Config& c, const Source& s, std::string_view v) { c.executor.pool = parse_bool(s, v); }},
+      {"pool-size", "PYSANDBOX_POOL_SIZE", "zygotes per flavour (minimal and preloaded)", false,
+       [](const Config& c) { return std::to_string(c.executor.pool_size); },
+       [](Config& c, const Source& s, std::string_view v) {
+         c.executor.pool_size = static_cast<unsigned>(parse_integer(s, v, 1, 64, false));
+       }},
+      {"preload", "PYSANDBOX_PRELOAD",
+       "comma-separated modules the preloaded zygotes import (empty: minimal zygotes only)", false,
+       [](const Config& c) {
+         std::string out;
+         for (const auto& m : c.executor.preload) out += (out.empty() ? "" : ",") + m;
+         return out;
+       },
+       [](Config& c, const Source& s, std::string_view v) {
+         std::vector<std::string> modules;
+         while (!v.empty()) {
+           const auto comma = v.find(',');
+           const auto name = v.substr(0, comma);
+           if (!name.empty()) {
+             // Module names only: they become argv of the zygote and keys of the routing.
+             const bool valid = name.size() <= 128 && name.front() != '.' && name.back() != '.' &&
+                                std::all_of(name.begin(), name.end(),
+                                            [](char ch) {
+                                              return std::isalnum(static_cast<unsigned char>(ch)) ||
+                                                     ch == '_' || ch == '.';
+                                            }) &&
+                                !std::isdigit(static_cast<unsigned char>(name.front()));
+             if (!valid) fail(s, name, "Python module names separated by ','");
+             modules.emplace_back(name);
+           }
+           if (comma == std::string_view::npos) break;
+           v.remove_prefix(comma + 1);
+         }
+         c.executor.preload = std::move(modules);
        }},
       {"extra-ro-paths", "PYSANDBOX_EXTRA_RO_PATHS",
        "colon-separated absolute paths exposed read-only inside the sandbox", false,

@@ -139,6 +139,7 @@ boost::asio::awaitable<Response> RequestHandler::execute(const Request& request,
   if (!record.detail.empty()) co_return respond(internal_error_response(record.request_id));
 
   record.isolation = std::string(executor::to_string(outcome.isolation));
+  record.start = outcome.start == "warm" ? "warm:" + outcome.zygote : outcome.start;
   if (outcome.ran) {
     record.spawn_ms = outcome.phases.spawn_ms;
     record.run_ms = outcome.phases.run_ms;
@@ -156,6 +157,7 @@ Response RequestHandler::healthz(const Request& request, RequestRecord& record) 
   json.status = draining_ ? 503 : 200;
   json.body["status"] = draining_ ? "draining" : "ok";
   json.body["isolation"] = executor_.describe();
+  json.body["pool"] = executor_.pool_state();
   json.body["version"] = kVersion;
   json.body["admission"] = boost::json::object{
       {"max_concurrency", admission_.max_concurrency()},

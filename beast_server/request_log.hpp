@@ -15,7 +15,7 @@ namespace pysandbox::beast_server {
 // RFC 3339 UTC with milliseconds, e.g. "2024-05-01T12:00:00.123Z".
 std::string format_timestamp(std::chrono::system_clock::time_point when);
 
-// {"ts", "event": "request", request_id, method, target, status, error_type, isolation,
+// {"ts", "event": "request", request_id, method, target, status, error_type, isolation, start,
 //  queue_ms, spawn_ms, run_ms, teardown_ms, total_ms, remote[, detail]}; absent phases are null.
 boost::json::object request_line(const RequestRecord& record,
                                  std::chrono::system_clock::time_point when);

@@ -15,6 +15,7 @@ struct RequestRecord {
   unsigned status = 0;
   std::string error_type;  // the contract's code; "ok" for a successful run; empty otherwise
   std::optional<std::string> isolation;  // when a sandbox ran
+  std::optional<std::string> start;      // "warm:<zygote flavour>" or "cold"
   // Phases of /execute, present once reached.
   std::optional<double> queue_ms;
   std::optional<double> spawn_ms;

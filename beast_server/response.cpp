@@ -100,6 +100,7 @@ JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view r
     body["stderr"] = outcome.stderr_data;
     body["usage"] = usage_json(outcome.usage);
     body["isolation"] = executor::to_string(outcome.isolation);
+    body["start"] = outcome.start;
     body["truncated"] = outcome.truncated;
     return response;
   }
@@ -122,6 +123,7 @@ JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view r
     out["trace"] = outcome.trace;
     out["usage"] = usage_json(outcome.usage);
     out["isolation"] = executor::to_string(outcome.isolation);
+    out["start"] = outcome.start;
     out["truncated"] = outcome.truncated;
   }
   return response;

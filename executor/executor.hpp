@@ -21,6 +21,11 @@ class Executor {
 
   // What /healthz shows under "isolation": mode, namespaces, cgroup, seccomp, pidfd, ...
   virtual boost::json::object describe() const = 0;
+
+  // What /healthz shows under "pool": the warm path's zygotes, or why there are none.
+  virtual boost::json::object pool_state() const {
+    return {{"enabled", false}, {"reason", "this mode starts a fresh interpreter per request"}};
+  }
 };
 
 }  // namespace pysandbox::executor

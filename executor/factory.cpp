@@ -400,6 +400,50 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
                                           std::move(options), std::move(caps));
 }
 
+// The warm path's zygotes get the cold path's jail, flag by flag: same interpreter, runner, seccomp
+// policy, read-only paths and tmpfs size.
+std::unique_ptr<ZygotePool> make_pool(boost::asio::any_io_executor io, const Settings& settings,
+                                      const jail::JailConfig& config, std::string& why_not) {
+  if (!settings.pool) {
+    why_not = "--pool off";
+    return nullptr;
+  }
+  PoolOptions options;
+  options.zygote_path = settings.zygote_path;
+  if (options.zygote_path.empty()) {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    options.zygote_path = (exe.parent_path() / "pysandbox-zygote").string();
+  }
+  if (::access(options.zygote_path.c_str(), X_OK) != 0) {
+    why_not = options.zygote_path + " is missing: every run starts cold";
+    return nullptr;
+  }
+  // The zygote embeds libpython PYSANDBOX_EMBEDDED_PYTHON; a different --python would make warm
+  // and cold runs differ.
+  std::error_code ec;
+  const auto real = std::filesystem::canonical(settings.python_path, ec);
+  const std::string want = "python" PYSANDBOX_EMBEDDED_PYTHON;
+  if (ec || real.filename().string() != want) {
+    why_not = "the zygote embeds CPython " PYSANDBOX_EMBEDDED_PYTHON " but --python is " +
+              (ec ? settings.python_path : real.string()) + ": every run starts cold";
+    return nullptr;
+  }
+  options.base_args = {"--python",      settings.python_path,
+                       "--bootstrap",   settings.data_dir + "/zygote.py",
+                       "--runner",      settings.data_dir + "/runner.py",
+                       "--policy",      settings.seccomp_policy_path,
+                       "--tmpfs-bytes", std::to_string(config.mounts.tmpfs_bytes)};
+  for (const auto& p : config.mounts.ro_paths) {
+    options.base_args.push_back("--ro-path");
+    options.base_args.push_back(p);
+  }
+  options.env = config.env;
+  options.preload = settings.preload;
+  options.per_flavour = settings.pool_size;
+  return std::make_unique<ZygotePool>(std::move(io), std::move(options));
+}
+
 }  // namespace
 
 std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const Settings& input) {
@@ -561,9 +605,18 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
       {"rlimits", boost::json::array{"AS", "CPU", "NPROC", "NOFILE", "FSIZE", "CORE"}},
   };
   for (const auto& [key, value] : cgroup_info) caps[key] = value;
-  return std::make_unique<SandboxExecutor>(std::move(io), std::move(settings), std::move(bpf),
-                                           std::move(*spawner), std::move(delegation),
-                                           std::move(caps));
+  auto pool_io = io;
+  auto executor = std::make_unique<SandboxExecutor>(std::move(io), settings, std::move(bpf),
+                                                    std::move(*spawner), std::move(delegation),
+                                                    std::move(caps));
+  std::string why_no_pool;
+  if (auto pool = make_pool(pool_io, settings, config, why_no_pool)) {
+    executor->set_pool(std::move(pool));
+  } else {
+    executor->set_pool_off_reason(why_no_pool);
+    log_capability("pool", false, why_no_pool);
+  }
+  return executor;
 }
 
 }  // namespace pysandbox::executor

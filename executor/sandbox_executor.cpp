@@ -42,6 +42,16 @@ SandboxExecutor::SandboxExecutor(boost::asio::any_io_executor io, Settings setti
       delegation_(std::move(delegation)),
       capabilities_(std::move(capabilities)) {}
 
+void SandboxExecutor::set_pool(std::unique_ptr<ZygotePool> pool) {
+  pool_ = std::move(pool);
+  if (pool_) pool_->start();
+}
+
+boost::json::object SandboxExecutor::pool_state() const {
+  if (pool_) return pool_->describe();
+  return {{"enabled", false}, {"reason", pool_off_reason_}};
+}
+
 jail::RunParams SandboxExecutor::params_for(const ExecuteRequest& request) const {
   jail::RunParams p;
   p.host_uid = settings_.uid_base + request.slot;
@@ -87,7 +97,25 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
     params.limits.processes = 2ull * settings_.pids_max;
   }
 
-  auto spawned = spawner_.spawn(params);
+  // Warm start when a zygote can fork the child; otherwise (no pool, no zygote up) cold. Both
+  // give the same jail: the zygote's child runs the same steps, then the runner in-process.
+  boost::system::result<jail::Spawned> spawned = boost::system::error_code{};
+  std::string zygote_flavour;
+  if (pool_) {
+    if (auto setup = jail::sys::make_pipe()) {
+      auto warm = co_await pool_->spawn(request.script, params, setup->write.get());
+      if (warm) {
+        jail::Spawned s;
+        s.pid = warm->pid;
+        s.pidfd = std::move(warm->pidfd);
+        s.setup_errors = std::move(setup->read);
+        spawned = std::move(s);
+        zygote_flavour = std::move(warm->flavour);
+      }
+      // Our copy of the write end closes here: EOF then comes from the child alone.
+    }
+  }
+  if (zygote_flavour.empty()) spawned = spawner_.spawn(params);
   if (!spawned) {
     if (leaf) co_await leaf->async_destroy();
     co_return internal_error(mode, "spawn: " + spawned.error().message());
@@ -225,6 +253,10 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   }
   outcome.phases.teardown_ms = ms_between(t_exit, t_drained);
   outcome.isolation = mode;
+  if (!zygote_flavour.empty()) {
+    outcome.start = "warm";
+    outcome.zygote = zygote_flavour;
+  }
   co_return outcome;
 }
 

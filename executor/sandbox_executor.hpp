@@ -11,6 +11,7 @@
 #include "cgroups/delegation.hpp"
 #include "executor/executor.hpp"
 #include "executor/settings.hpp"
+#include "executor/zygote_pool.hpp"
 #include "jail/spawner.hpp"
 #include "seccomp_policies/policy.hpp"
 
@@ -24,11 +25,17 @@ class SandboxExecutor final : public Executor {
                   std::unique_ptr<seccomp_policies::BpfProgram> seccomp, jail::Spawner spawner,
                   std::optional<cgroups::Delegation> delegation, boost::json::object capabilities);
 
+  // Turns the warm path on (started here); without it every run is a cold start.
+  void set_pool(std::unique_ptr<ZygotePool> pool);
+  // Why there is no pool (for /healthz), when there is none.
+  void set_pool_off_reason(std::string reason) { pool_off_reason_ = std::move(reason); }
+
   boost::asio::awaitable<RunOutcome> run(ExecuteRequest request) override;
   Isolation isolation() const override {
     return delegation_ ? Isolation::kFull : Isolation::kNamespaces;
   }
   boost::json::object describe() const override { return capabilities_; }
+  boost::json::object pool_state() const override;
 
  private:
   jail::RunParams params_for(const ExecuteRequest& request) const;
@@ -40,6 +47,8 @@ class SandboxExecutor final : public Executor {
   std::optional<cgroups::Delegation> delegation_;
   std::uint64_t runs_ = 0;  // names cgroup leaves uniquely
   boost::json::object capabilities_;
+  std::unique_ptr<ZygotePool> pool_;
+  std::string pool_off_reason_ = "--pool off";
 };
 
 }  // namespace pysandbox::executor

@@ -39,6 +39,13 @@ struct Settings {
   uid_t uid_base = 2000000;
   unsigned max_concurrency = 2;
 
+  // Warm path (executor/zygote_pool.hpp): fork sandboxed children from pre-initialised
+  // interpreters instead of starting one per request. `namespaces` and `full` modes only.
+  bool pool = true;
+  unsigned pool_size = 1;  // zygotes per flavour (minimal, preloaded)
+  std::vector<std::string> preload = {"numpy", "pandas"};
+  std::string zygote_path;  // empty = pysandbox-zygote next to the server's binary
+
   // Extra read-only paths to expose inside the sandbox (besides /usr, /lib*, /bin, /sbin and a
   // few /etc files).
   std::vector<std::string> extra_ro_paths;

@@ -72,6 +72,9 @@ struct RunOutcome {
   Usage usage;
   PhaseTimings phases;
   Isolation isolation = Isolation::kRlimit;
+  // "warm" (forked from a zygote of `zygote` flavour) or "cold" (a fresh interpreter).
+  std::string start = "cold";
+  std::string zygote;
 };
 
 }  // namespace pysandbox::executor

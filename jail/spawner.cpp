@@ -42,9 +42,14 @@ struct ChildArgs {
   const char* const* envp;
   int sync_read;
   int sync_write;
-  int err_read;
+  int err_read;  // -1 when the caller owns the channel (fork_sandboxed)
   int err_write;
+  bool returns;  // fork_sandboxed: return to the caller after seccomp instead of execve
 };
+
+// The fd the setup-error channel is moved to in a child that keeps running (no execve to close
+// it through O_CLOEXEC): right after the five fds it hands the script.
+constexpr int kForkedErrorFd = 5;
 
 // Everything below runs in the cloned child before execve: raw syscalls and async-signal-safe
 // libc only, no allocation, no locks (glibc's own state was copied from a possibly
@@ -129,15 +134,19 @@ int write_file(const char* path, const char* data, std::size_t len) noexcept {
   return err;
 }
 
-[[noreturn]] void child_main(const ChildArgs& a) noexcept {
-  const int err_fd = a.err_write;
+// Returns the fd the setup-error channel ended up on, once every step up to seccomp has run.
+int child_steps(const ChildArgs& a) noexcept {
+  int err_fd = a.err_write;
   ::close(a.sync_write);
-  ::close(a.err_read);
+  if (a.err_read >= 0) ::close(a.err_read);
 
-  // Handlers do not survive execve but ignored signals and the mask do: start clean.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  // Handlers do not survive execve but ignored signals and the mask do: start clean. A forked
+  // interpreter keeps its own dispositions (the ones a fresh interpreter would install).
+  if (!a.returns) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  }
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -173,10 +182,20 @@ int write_file(const char* path, const char* data, std::size_t len) noexcept {
   for (int i = 0; i < 5; ++i) {
     if (::dup2(parked[i], i) != i) fail(err_fd, Step::kFds, 10 + i, errno);  // clears CLOEXEC
   }
-  // Whatever else is open (other requests' pipes, sockets) must not cross execve, even if some
-  // library forgot O_CLOEXEC.
-  if (int rc = sys::raw_close_range(5, ~0U, CLOSE_RANGE_CLOEXEC); rc != 0)
-    fail(err_fd, Step::kFds, 20, -rc);
+  if (a.returns) {
+    // No execve will close anything here: the error channel moves to fd 5 and everything else
+    // (the zygote's control socket above all) is closed for real.
+    if (::dup3(err_fd, kForkedErrorFd, O_CLOEXEC) != kForkedErrorFd)
+      fail(err_fd, Step::kFds, 15, errno);
+    err_fd = kForkedErrorFd;
+    if (int rc = sys::raw_close_range(kForkedErrorFd + 1, ~0U, 0); rc != 0)
+      fail(err_fd, Step::kFds, 21, -rc);
+  } else {
+    // Whatever else is open (other requests' pipes, sockets) must not cross execve, even if some
+    // library forgot O_CLOEXEC.
+    if (int rc = sys::raw_close_range(5, ~0U, CLOSE_RANGE_CLOEXEC); rc != 0)
+      fail(err_fd, Step::kFds, 20, -rc);
+  }
 
   if (::chdir("/tmp") != 0) fail(err_fd, Step::kChdir, 0, errno);
   ::umask(077);
@@ -221,7 +240,11 @@ int write_file(const char* path, const char* data, std::size_t len) noexcept {
     if (int err = seccomp_policies::install(*a.config->seccomp); err != 0)
       fail(err_fd, Step::kSeccomp, 0, err);
   }
+  return err_fd;
+}
 
+[[noreturn]] void child_main(const ChildArgs& a) noexcept {
+  const int err_fd = child_steps(a);
   ::execve(a.config->executable.c_str(), const_cast<char* const*>(a.argv),
            const_cast<char* const*>(a.envp));
   fail(err_fd, Step::kExecve, 0, errno);
@@ -283,6 +306,18 @@ boost::system::result<Spawner> Spawner::create(JailConfig config) {
 }
 
 boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
+  return spawn_impl(params, -1);
+}
+
+boost::system::result<Spawned> Spawner::fork_sandboxed(const RunParams& params,
+                                                       int setup_error_fd) const {
+  if (setup_error_fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+  return spawn_impl(params, setup_error_fd);
+}
+
+boost::system::result<Spawned> Spawner::spawn_impl(const RunParams& params,
+                                                   int setup_error_fd) const {
+  const bool returns = setup_error_fd >= 0;
   // execve's arrays, built before clone: the child must not allocate.
   std::vector<const char*> argv;
   for (const auto& arg : config_.argv) argv.push_back(arg.c_str());
@@ -293,8 +328,12 @@ boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
 
   auto sync = sys::make_pipe();
   if (!sync) return sync.error();
-  auto errors = sys::make_pipe();
-  if (!errors) return errors.error();
+  sys::Pipe errors;
+  if (!returns) {
+    auto made = sys::make_pipe();
+    if (!made) return made.error();
+    errors = std::move(*made);
+  }
 
   ChildArgs args{&plan_,
                  &config_,
@@ -303,23 +342,48 @@ boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
                  envp.data(),
                  sync->read.get(),
                  sync->write.get(),
-                 errors->read.get(),
-                 errors->write.get()};
-  auto cloned = sys::clone3_pidfd(kNamespaceFlags, params.cgroup_fd);
+                 returns ? -1 : errors.read.get(),
+                 returns ? setup_error_fd : errors.write.get(),
+                 returns};
+  // CLONE_PARENT for a zygote's child: the zygote's parent (the server) becomes its parent, so the
+  // server reaps it with its own pidfd and gets its rusage exactly as for a cold spawn
+  // (clone(2): the child's exit signal is then the zygote's own, SIGCHLD).
+  auto cloned = sys::clone3_pidfd(returns ? kNamespaceFlags | CLONE_PARENT : kNamespaceFlags,
+                                  params.cgroup_fd);
   if (!cloned) return cloned.error();
-  if (cloned->pid == 0) child_main(args);
+  if (cloned->pid == 0) {
+    if (!returns) child_main(args);
+    const int err_fd = child_steps(args);
+    // The server reads EOF here: setup is done and whatever follows is the script's.
+    ::close(err_fd);
+    // Those numbers were closed by the steps (and may be reused): forget them, do not close.
+    (void)sync->read.release();
+    (void)sync->write.release();
+    Spawned in_child;
+    in_child.pid = 0;
+    return in_child;
+  }
 
   Spawned out;
   out.pid = cloned->pid;
   out.pidfd = std::move(cloned->pidfd);
-  out.setup_errors = std::move(errors->read);
+  out.setup_errors = std::move(errors.read);
   sync->read.reset();
-  errors->write.reset();
+  errors.write.reset();
 
   auto maps = write_id_maps(out.pid, params.host_uid, params.host_gid);
   const char go = 1;
   if (!maps || ::write(sync->write.get(), &go, 1) != 1) {
     const auto err = maps ? sys::last_errno() : maps.error();
+    if (returns) {
+      // Not our child (CLONE_PARENT): its owner reaps it. Kill it before it runs anything and
+      // report the step on the owner's channel, as the child itself would have.
+      (void)sys::pidfd_send_signal(out.pidfd.get(), SIGKILL);
+      SetupFailure f{static_cast<std::int32_t>(Step::kIds), 3, err.value()};
+      ssize_t ignored = ::write(setup_error_fd, &f, sizeof f);
+      (void)ignored;
+      return out;
+    }
     // The child is still blocked before any setup: kill it and reap it here, so a failed spawn
     // leaves no process and no zombie behind.
     sys::kill_and_reap(out.pidfd.get());

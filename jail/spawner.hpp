@@ -84,6 +84,14 @@ class Spawner {
   // concurrently; its failure arrives on Spawned::setup_errors.
   boost::system::result<Spawned> spawn(const RunParams& params) const;
 
+  // For a zygote (an initialised interpreter that must not execve): the same namespaces and steps,
+  // but the child is born with CLONE_PARENT, so the zygote's parent owns it (reaps it, holds its
+  // pidfd), and instead of execve it returns from this call with pid 0 once seccomp is loaded and
+  // every fd but 0..4 is closed. Setup failures are written to `setup_error_fd` (the caller's
+  // channel, whose read end the owner holds; EOF there = setup done). In the caller, returns the
+  // child's pid and pidfd; setup_errors stays empty. The caller must be single-threaded.
+  boost::system::result<Spawned> fork_sandboxed(const RunParams& params, int setup_error_fd) const;
+
   // "mount: bind /usr -> /tmp/usr (ro): Operation not permitted", for the log.
   std::string describe(const SetupFailure& failure) const;
 
@@ -91,6 +99,7 @@ class Spawner {
 
  private:
   Spawner() = default;
+  boost::system::result<Spawned> spawn_impl(const RunParams& params, int setup_error_fd) const;
   JailConfig config_;
   std::vector<MountOp> plan_;
 };

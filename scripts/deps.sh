@@ -7,6 +7,8 @@ PACKAGES=(
   # build
   cmake g++ make pkg-config clang-format
   libboost1.81-dev libboost-json1.81-dev libseccomp-dev libcgroup-dev googletest libgtest-dev
+  # the zygote embeds CPython 3.11 (same interpreter as /usr/bin/python3)
+  libpython3.11-dev
   # the sandboxed runtime: Debian's interpreter with numpy and pandas
   python3 python3-numpy python3-pandas
   # tests and benchmarks: curl runs the README's examples, wrk is the load tool

@@ -1,4 +1,5 @@
-# pysandbox runner: runs inside the sandbox as `python3 -I -B -u -c <this file>`.
+# pysandbox runner: runs inside the sandbox as `python3 -I -B -u -c <this file>` (cold start), or
+# is imported by a zygote whose forked, sandboxed children call child_main() (warm start).
 #
 # fd 0/1/2 are the script's real stdin/stdout/stderr (captured by the server).
 # fd 3 holds the script source (a sealed memfd); fd 4 is the result channel: exactly one JSON
@@ -159,4 +160,10 @@ def _finish(outcome):
     os._exit(0)
 
 
-_finish(_run())
+def child_main():
+    """Entry point in a child forked from a zygote (pysandbox-zygote), already sandboxed."""
+    _finish(_run())
+
+
+if __name__ == "__main__":
+    _finish(_run())

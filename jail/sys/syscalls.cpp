@@ -54,7 +54,9 @@ Result<CloneResult> clone3_pidfd(std::uint64_t flags, int cgroup_fd) noexcept {
   clone_args args{};
   args.flags = flags | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
+  // With CLONE_PARENT the kernel insists on 0 and uses the caller's own exit signal
+  // (clone3_args_valid()).
+  args.exit_signal = (flags & CLONE_PARENT) != 0 ? 0 : SIGCHLD;
   if (cgroup_fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
