@@ -157,6 +157,18 @@ start_server() {  # start_server NAME FLAG...
   [[ -n "$PORT" ]] || die "no port in the startup line: $STARTUP"
   BASE="http://127.0.0.1:$PORT"
   curl -fsS --max-time 5 "$BASE/healthz" >/dev/null || die "GET /healthz failed on $BASE"
+  wait_pool
+}
+
+wait_pool() {  # with the pool on, measure warm zygotes, not their start-up
+  local i health
+  for ((i = 0; i < 1200; i++)); do
+    health=$(curl -fsS --max-time 5 "$BASE/healthz") || die "GET /healthz failed"
+    grep -q '"pool":{"enabled":true' <<<"$health" || return 0
+    ! grep -q '"state":"starting"' <<<"$health" && return 0
+    sleep 0.1
+  done
+  die "the pool's zygotes did not start within 120 s: $health"
 }
 
 wait_idle() {  # the previous cell's leftover requests must not load the next one

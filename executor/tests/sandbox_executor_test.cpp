@@ -23,6 +23,9 @@ class SandboxExecutorTest : public ::testing::Test {
     settings_->data_dir = PYSANDBOX_DATA_DIR;
     settings_->max_output_bytes = 64 * 1024;
     settings_->uid_base = 2000800;
+    // The cold path, deterministically (a fresh executor's zygotes are still starting on its
+    // first run); the warm path has its own suites (zygote_pool_test, tests/e2e/pool_test).
+    settings_->pool = false;
   }
   static void TearDownTestSuite() { delete settings_; }
 
@@ -37,9 +40,19 @@ class SandboxExecutorTest : public ::testing::Test {
     req.timeout = timeout;
     req.memory_bytes = memory;
     req.stdin_data = std::move(stdin_data);
-    auto fut = boost::asio::co_spawn(io, executor->run(std::move(req)), boost::asio::use_future);
+    // Stop the loop when the run is done: an executor may keep background work on it (a pool's
+    // supervisors), so "no more work" never comes by itself.
+    std::exception_ptr error;
+    RunOutcome outcome;
+    boost::asio::co_spawn(io, executor->run(std::move(req)),
+                          [&](std::exception_ptr e, RunOutcome o) {
+                            error = e;
+                            outcome = std::move(o);
+                            io.stop();
+                          });
     io.run();
-    return fut.get();
+    if (error) std::rethrow_exception(error);
+    return outcome;
   }
 
   static Settings* settings_;
