@@ -1,12 +1,18 @@
 #include "jail/mount_plan.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <set>
 #include <system_error>
+
+#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 
@@ -64,8 +70,106 @@ std::string MountOp::describe() const {
       return "remount read-only " + target;
     case Kind::kPivotRoot:
       return "pivot_root to " + target;
+    case Kind::kMountEmptyProc:
+      return "mount proc of an empty PID namespace on " + target;
   }
   return "?";
+}
+
+namespace {
+
+MountOp tmp_op(const std::string& root, const MountPlanOptions& options) {
+  return {.kind = MountOp::Kind::kMountTmpfs,
+          .target = root + "/tmp",
+          .data = "size=" + std::to_string(options.tmpfs_bytes) + ",mode=1777",
+          .flags = MS_NOSUID | MS_NODEV};
+}
+
+MountOp proc_op(const std::string& root) {
+  return {.kind = MountOp::Kind::kMountProc,
+          .target = root + "/proc",
+          .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC};
+}
+
+}  // namespace
+
+namespace {
+
+// Read-only for a whole bound subtree. mount_setattr(AT_RECURSIVE) covers submounts too
+// (Linux >= 5.12); without it, a remount of the top mount, carrying over the flags the kernel
+// locks in a user namespace (MNT_LOCK_*: they may be added, never cleared).
+int make_bind_read_only(const char* target) noexcept {
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) == 0)
+    return 0;
+  if (errno != ENOSYS) return errno;
+  unsigned long have = 0;
+  if (int rc = sys::raw_statfs_flags(target, &have); rc != 0) return -rc;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+  if (have & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (have & ST_NOATIME) flags |= MS_NOATIME;
+  if (have & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (have & ST_RELATIME) flags |= MS_RELATIME;
+  return ::mount(nullptr, target, nullptr, flags, nullptr) == 0 ? 0 : errno;
+}
+
+// Returns 0 or an errno.
+}  // namespace
+
+int apply_mount_op(const MountOp& op) noexcept {
+  using Kind = MountOp::Kind;
+  switch (op.kind) {
+    case Kind::kMakePrivate:
+      return ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : errno;
+    case Kind::kMountTmpfs:
+      return ::mount("tmpfs", op.target.c_str(), "tmpfs", op.flags, op.data.c_str()) == 0 ? 0
+                                                                                          : errno;
+    case Kind::kMountProc:
+      return ::mount("proc", op.target.c_str(), "proc", op.flags, nullptr) == 0 ? 0 : errno;
+    case Kind::kMkdir:
+      return ::mkdir(op.target.c_str(), 0755) == 0 || errno == EEXIST ? 0 : errno;
+    case Kind::kTouch: {
+      int fd = ::open(op.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+      if (fd < 0) return errno;
+      ::close(fd);
+      return 0;
+    }
+    case Kind::kSymlink:
+      return ::symlink(op.link_target.c_str(), op.target.c_str()) == 0 ? 0 : errno;
+    case Kind::kBind:
+      // Recursive: in a user namespace the kernel refuses a plain bind of a tree that holds
+      // mounts locked by a more privileged namespace (EINVAL, has_locked_children()).
+      if (::mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+        return errno;
+      return op.writable ? 0 : make_bind_read_only(op.target.c_str());
+    case Kind::kRemountRo:
+      return ::mount(nullptr, op.target.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | op.flags,
+                     nullptr) == 0
+                 ? 0
+                 : errno;
+    case Kind::kMountEmptyProc: {
+      // proc shows the PID namespace of the process that mounts it: a helper in a new one
+      // mounts it (sharing our mount namespace) and exits, leaving that namespace empty.
+      auto pid = sys::clone_fork(CLONE_NEWPID);
+      if (!pid) return pid.error().value();
+      if (*pid == 0) {
+        ::_exit(::mount("proc", op.target.c_str(), "proc", op.flags, nullptr) == 0 ? 0 : errno);
+      }
+      auto status = sys::wait4_blocking(*pid);
+      if (!status) return status.error().value();
+      return status->signal != 0 ? ECHILD : status->code;
+    }
+    case Kind::kPivotRoot: {
+      // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
+      // the new root (pivot_root(2), "new_root and put_old may be the same directory").
+      if (::chdir(op.target.c_str()) != 0) return errno;
+      if (int rc = sys::raw_pivot_root(".", "."); rc != 0) return -rc;
+      if (::umount2(".", MNT_DETACH) != 0) return errno;
+      return ::chdir("/") == 0 ? 0 : errno;
+    }
+  }
+  return EINVAL;
 }
 
 std::vector<std::string> default_ro_paths() {
@@ -92,7 +196,12 @@ std::vector<std::string> default_ro_paths() {
   };
 }
 
-boost::system::result<std::vector<MountOp>> build_mount_plan(const MountPlanOptions& options) {
+namespace {
+
+enum class PlanPart { kWhole, kRootOnly };
+
+boost::system::result<std::vector<MountOp>> build_plan(const MountPlanOptions& options,
+                                                       PlanPart part) {
   using Kind = MountOp::Kind;
   const auto invalid = std::make_error_code(std::errc::invalid_argument);
   if (!normalised_absolute(options.staging_dir)) return invalid;
@@ -135,12 +244,9 @@ boost::system::result<std::vector<MountOp>> build_mount_plan(const MountPlanOpti
     }
   }
 
-  // Private, size-limited scratch space: the only writable place.
+  // Private, size-limited scratch space: the only writable place (per child when prebuilt).
   dirs.dir("/tmp");
-  ops.push_back({.kind = Kind::kMountTmpfs,
-                 .target = root + "/tmp",
-                 .data = "size=" + std::to_string(options.tmpfs_bytes) + ",mode=1777",
-                 .flags = MS_NOSUID | MS_NODEV});
+  if (part == PlanPart::kWhole) ops.push_back(tmp_op(root, options));
 
   // Minimal /dev: binds of the four harmless character devices (mknod is impossible in a user
   // namespace, and a bind keeps the host mount's dev permission).
@@ -169,14 +275,28 @@ boost::system::result<std::vector<MountOp>> build_mount_plan(const MountPlanOpti
   if (options.mount_proc) {
     // A fresh proc for the new PID namespace: only the sandbox's own processes are visible.
     dirs.dir("/proc");
-    ops.push_back({.kind = Kind::kMountProc,
-                   .target = root + "/proc",
-                   .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC});
+    MountOp proc = proc_op(root);
+    if (part == PlanPart::kRootOnly) proc.kind = Kind::kMountEmptyProc;
+    ops.push_back(std::move(proc));
   }
 
   ops.push_back({.kind = Kind::kRemountRo, .target = root, .flags = MS_NOSUID | MS_NODEV});
   ops.push_back({.kind = Kind::kPivotRoot, .target = root});
   return ops;
+}
+
+}  // namespace
+
+boost::system::result<std::vector<MountOp>> build_mount_plan(const MountPlanOptions& options) {
+  if (!options.prebuilt_root) return build_plan(options, PlanPart::kWhole);
+  // The zygote's child: its mount namespace is a copy of the finished root.
+  std::vector<MountOp> ops{tmp_op("", options)};
+  if (options.mount_proc) ops.push_back(proc_op(""));
+  return ops;
+}
+
+boost::system::result<std::vector<MountOp>> build_root_plan(const MountPlanOptions& options) {
+  return build_plan(options, PlanPart::kRootOnly);
 }
 
 }  // namespace pysandbox::jail

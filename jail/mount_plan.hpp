@@ -12,15 +12,16 @@ namespace pysandbox::jail {
 
 struct MountOp {
   enum class Kind {
-    kMakePrivate,  // mount --make-rprivate /: our mounts must not propagate to the host
-    kMountTmpfs,   // target, data (size/mode), flags
-    kMountProc,    // target
-    kMkdir,        // target
-    kTouch,        // target (an empty file to bind a file onto)
-    kSymlink,      // link_target -> target
-    kBind,         // source -> target, then remount read-only unless writable
-    kRemountRo,    // target (a tmpfs we mounted ourselves)
-    kPivotRoot,    // target = the new root
+    kMakePrivate,     // mount --make-rprivate /: our mounts must not propagate to the host
+    kMountTmpfs,      // target, data (size/mode), flags
+    kMountProc,       // target
+    kMkdir,           // target
+    kTouch,           // target (an empty file to bind a file onto)
+    kSymlink,         // link_target -> target
+    kBind,            // source -> target, then remount read-only unless writable
+    kRemountRo,       // target (a tmpfs we mounted ourselves)
+    kPivotRoot,       // target = the new root
+    kMountEmptyProc,  // target: proc of a new, immediately empty PID namespace (build_root_plan)
   };
   Kind kind;
   std::string target;
@@ -38,6 +39,10 @@ struct MountPlanOptions {
   std::vector<std::string> ro_paths;  // host paths exposed read-only at the same place
   std::uint64_t tmpfs_bytes = 64ull << 20;
   bool mount_proc = true;
+  // The zygote's layout: the read-only root is built once, in the zygote's own mount namespace
+  // (build_root_plan), and each child, whose new mount namespace is a copy of it, only mounts its
+  // private /tmp and its /proc (build_mount_plan then returns just those two steps).
+  bool prebuilt_root = false;
 };
 
 // The default read-only paths: the interpreter, its libraries and the few /etc files Python and
@@ -46,5 +51,16 @@ std::vector<std::string> default_ro_paths();
 
 // Fails when a path is not absolute or not normalised; host paths that do not exist are skipped.
 boost::system::result<std::vector<MountOp>> build_mount_plan(const MountPlanOptions& options);
+
+// For prebuilt_root: what the zygote runs once, as real root in a mount namespace of its own,
+// ending with pivot_root into the finished read-only root. /tmp is left an empty directory and
+// /proc holds a proc instance of an empty PID namespace (kMountEmptyProc): the kernel lets a
+// user namespace mount a new proc only where a fully visible proc already is
+// (mount_too_revealing()), and that one shows no process at all.
+boost::system::result<std::vector<MountOp>> build_root_plan(const MountPlanOptions& options);
+
+// Runs one step in the calling process; returns 0 or an errno. Async-signal-safe except
+// kMountEmptyProc, which forks a helper (never used between clone and execve).
+int apply_mount_op(const MountOp& op) noexcept;
 
 }  // namespace pysandbox::jail

@@ -62,71 +62,8 @@ constexpr int kForkedErrorFd = 5;
   ::_exit(kSetupFailedExit);
 }
 
-// Read-only for a whole bound subtree. mount_setattr(AT_RECURSIVE) covers submounts too
-// (Linux >= 5.12); without it, a remount of the top mount, carrying over the flags the kernel
-// locks in a user namespace (MNT_LOCK_*: they may be added, never cleared).
-int make_bind_read_only(const char* target) noexcept {
-  mount_attr attr{};
-  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  if (::syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) == 0)
-    return 0;
-  if (errno != ENOSYS) return errno;
-  unsigned long have = 0;
-  if (int rc = sys::raw_statfs_flags(target, &have); rc != 0) return -rc;
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-  if (have & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (have & ST_NOATIME) flags |= MS_NOATIME;
-  if (have & ST_NODIRATIME) flags |= MS_NODIRATIME;
-  if (have & ST_RELATIME) flags |= MS_RELATIME;
-  return ::mount(nullptr, target, nullptr, flags, nullptr) == 0 ? 0 : errno;
-}
-
-// Returns 0 or an errno.
-int apply_mount_op(const MountOp& op) noexcept {
-  using Kind = MountOp::Kind;
-  switch (op.kind) {
-    case Kind::kMakePrivate:
-      return ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : errno;
-    case Kind::kMountTmpfs:
-      return ::mount("tmpfs", op.target.c_str(), "tmpfs", op.flags, op.data.c_str()) == 0 ? 0
-                                                                                          : errno;
-    case Kind::kMountProc:
-      return ::mount("proc", op.target.c_str(), "proc", op.flags, nullptr) == 0 ? 0 : errno;
-    case Kind::kMkdir:
-      return ::mkdir(op.target.c_str(), 0755) == 0 || errno == EEXIST ? 0 : errno;
-    case Kind::kTouch: {
-      int fd = ::open(op.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
-      if (fd < 0) return errno;
-      ::close(fd);
-      return 0;
-    }
-    case Kind::kSymlink:
-      return ::symlink(op.link_target.c_str(), op.target.c_str()) == 0 ? 0 : errno;
-    case Kind::kBind:
-      // Recursive: in a user namespace the kernel refuses a plain bind of a tree that holds
-      // mounts locked by a more privileged namespace (EINVAL, has_locked_children()).
-      if (::mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
-        return errno;
-      return op.writable ? 0 : make_bind_read_only(op.target.c_str());
-    case Kind::kRemountRo:
-      return ::mount(nullptr, op.target.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | op.flags,
-                     nullptr) == 0
-                 ? 0
-                 : errno;
-    case Kind::kPivotRoot: {
-      // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
-      // the new root (pivot_root(2), "new_root and put_old may be the same directory").
-      if (::chdir(op.target.c_str()) != 0) return errno;
-      if (int rc = sys::raw_pivot_root(".", "."); rc != 0) return -rc;
-      if (::umount2(".", MNT_DETACH) != 0) return errno;
-      return ::chdir("/") == 0 ? 0 : errno;
-    }
-  }
-  return EINVAL;
-}
-
-int write_file(const char* path, const char* data, std::size_t len) noexcept {
-  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+int write_file(int dir_fd, const char* path, const char* data, std::size_t len) noexcept {
+  int fd = ::openat(dir_fd, path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   ssize_t n = ::write(fd, data, len);
   int err = n == static_cast<ssize_t>(len) ? 0 : (n < 0 ? errno : EIO);
@@ -250,16 +187,17 @@ int child_steps(const ChildArgs& a) noexcept {
   fail(err_fd, Step::kExecve, 0, errno);
 }
 
-sys::Result<void> write_id_maps(pid_t pid, uid_t uid, gid_t gid) {
-  const std::string base = "/proc/" + std::to_string(pid);
+sys::Result<void> write_id_maps(int proc_fd, pid_t pid, uid_t uid, gid_t gid) {
+  const std::string base = (proc_fd >= 0 ? "" : "/proc/") + std::to_string(pid);
+  const int dir_fd = proc_fd >= 0 ? proc_fd : AT_FDCWD;
   const std::string umap = "0 " + std::to_string(uid) + " 1\n";
   const std::string gmap = "0 " + std::to_string(gid) + " 1\n";
   // The server writes the maps itself as a privileged process in the parent namespace, so
   // setgroups stays allowed for the child's one call that drops supplementary groups
   // (user_namespaces(7), "Interaction with system calls that change process UIDs or GIDs").
-  if (int err = write_file((base + "/uid_map").c_str(), umap.data(), umap.size()); err != 0)
+  if (int err = write_file(dir_fd, (base + "/uid_map").c_str(), umap.data(), umap.size()); err != 0)
     return sys::errno_code(err);
-  if (int err = write_file((base + "/gid_map").c_str(), gmap.data(), gmap.size()); err != 0)
+  if (int err = write_file(dir_fd, (base + "/gid_map").c_str(), gmap.data(), gmap.size()); err != 0)
     return sys::errno_code(err);
   return {};
 }
@@ -371,7 +309,7 @@ boost::system::result<Spawned> Spawner::spawn_impl(const RunParams& params,
   sync->read.reset();
   errors.write.reset();
 
-  auto maps = write_id_maps(out.pid, params.host_uid, params.host_gid);
+  auto maps = write_id_maps(config_.host_proc_fd, out.pid, params.host_uid, params.host_gid);
   const char go = 1;
   if (!maps || ::write(sync->write.get(), &go, 1) != 1) {
     const auto err = maps ? sys::last_errno() : maps.error();

@@ -26,6 +26,9 @@ struct JailConfig {
   std::vector<std::string> env;   // "KEY=value"; nothing else is inherited
   MountPlanOptions mounts;
   std::string hostname = "sandbox";
+  // Where the parent finds /proc/<child>/uid_map: -1 = "/proc"; a pivoted zygote keeps a dirfd
+  // of the host's proc (its own /proc shows an empty PID namespace).
+  int host_proc_fd = -1;
   // Applied last before execve; null only for capability probes.
   const seccomp_policies::BpfProgram* seccomp = nullptr;
 };

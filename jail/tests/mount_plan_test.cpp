@@ -118,5 +118,40 @@ TEST(MountPlan, DefaultPathsExposeNoHostState) {
   }
 }
 
+TEST(MountPlan, PrebuiltRootLeavesOnlyTmpAndProcToEachChild) {
+  MountPlanOptions o;
+  o.ro_paths = {"/usr"};
+  o.tmpfs_bytes = 8ull << 20;
+  o.prebuilt_root = true;
+  auto per_run = build_mount_plan(o);
+  ASSERT_TRUE(per_run);
+  ASSERT_EQ(per_run->size(), 2u);
+  EXPECT_EQ((*per_run)[0].kind, Kind::kMountTmpfs);
+  EXPECT_EQ((*per_run)[0].target, "/tmp");
+  EXPECT_NE((*per_run)[0].data.find("size=8388608"), std::string::npos);
+  EXPECT_EQ((*per_run)[1].kind, Kind::kMountProc);
+  EXPECT_EQ((*per_run)[1].target, "/proc");
+}
+
+TEST(MountPlan, RootPlanHasNoPrivateTmpAndAnEmptyProcThenPivots) {
+  MountPlanOptions o;
+  o.ro_paths = {"/usr"};
+  auto root = build_root_plan(o);
+  ASSERT_TRUE(root);
+  const auto& ops = *root;
+  // The shared root must not carry a writable /tmp (each child mounts its own) nor a proc that
+  // shows processes (only one of an empty PID namespace, so that children may mount theirs).
+  for (const auto& op : ops) {
+    EXPECT_FALSE(op.kind == Kind::kMountTmpfs && op.target == o.staging_dir + "/tmp");
+    EXPECT_NE(op.kind, Kind::kMountProc);
+  }
+  EXPECT_EQ(std::count_if(ops.begin(), ops.end(),
+                          [](const MountOp& op) { return op.kind == Kind::kMountEmptyProc; }),
+            1);
+  ASSERT_GE(ops.size(), 2u);
+  EXPECT_EQ(ops[ops.size() - 2].kind, Kind::kRemountRo);
+  EXPECT_EQ(ops.back().kind, Kind::kPivotRoot);
+}
+
 }  // namespace
 }  // namespace pysandbox::jail

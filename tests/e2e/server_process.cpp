@@ -13,6 +13,9 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+
+#include "tests/e2e/http_client.hpp"
 
 namespace pysandbox::e2e {
 
@@ -129,6 +132,34 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::vector<std::str
       stop(SIGKILL);
       throw std::runtime_error("pysandboxd did not start:\n" + log);
     }
+  }
+  lock.unlock();
+  wait_for_pool();
+}
+
+// With the warm pool on, the suites test warm sandboxes: wait until no zygote is still starting
+// (importing pandas takes ~1 s here, much longer in an emulated VM). Requests made earlier would
+// be served cold, which is correct but not what a pool-on run is meant to exercise.
+void ServerProcess::wait_for_pool() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto health = http(port_, {.target = "/healthz"}, 5000);
+    boost::system::error_code ec;
+    auto doc = boost::json::parse(health.body, ec);
+    if (ec || !doc.is_object()) return;
+    const auto* pool = doc.as_object().if_contains("pool");
+    if (pool == nullptr || !pool->is_object()) return;
+    const auto* enabled = pool->as_object().if_contains("enabled");
+    if (enabled == nullptr || !enabled->is_bool() || !enabled->as_bool()) return;
+    bool starting = false;
+    if (const auto* zs = pool->as_object().if_contains("zygotes"); zs && zs->is_array()) {
+      for (const auto& z : zs->as_array()) {
+        const auto* st = z.is_object() ? z.as_object().if_contains("state") : nullptr;
+        starting = starting || (st != nullptr && st->is_string() && st->as_string() == "starting");
+      }
+    }
+    if (!starting) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a remote state
   }
 }
 

@@ -40,6 +40,7 @@ class ServerProcess {
 
  private:
   void read_stderr(int fd);
+  void wait_for_pool();
 
   pid_t pid_ = -1;
   unsigned short port_ = 0;

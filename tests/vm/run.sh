@@ -17,14 +17,17 @@ start=$(date +%s)
 
 "$script_dir/run-cgroups-tests.sh" "$build_dir"
 
-echo "== e2e in the VM: full mode + attack suite"
 cd "$repo_root"
-# Build on the host, run in the guest: the VM executes code 13-30x slower.
-log="$build_dir/vm-e2e.log"
-# The server's JSON log lines are kept in the log file, not echoed; the exit status is the
-# test binary's.
-"$vm_run" --timeout "${VM_TIMEOUT:-1500}" -- \
-  "PYSANDBOX_VM_TESTS=1 $(printf '%q' "$build_dir/bin/e2e_tests") \
-     --gtest_filter='FullMode.*:AttackTest.*' >$(printf '%q' "$log") 2>&1; rc=\$?; \
-   grep -v '^{\"' $(printf '%q' "$log"); exit \$rc"
+# Twice: with the warm pool (the default: zygotes fork the sandboxes, CLONE_INTO_CGROUP from the
+# zygote) and without it (a fresh interpreter per request). The attack suite must hold in both.
+for pool in on off; do
+  echo "== e2e in the VM: full mode + attack suite, --pool $pool"
+  filter='FullMode.*:AttackTest.*'
+  [[ $pool == on ]] && filter+=':PoolTest.*'
+  log="$build_dir/vm-e2e-pool-$pool.log"
+  "$vm_run" --timeout "${VM_TIMEOUT:-1500}" -- \
+    "PYSANDBOX_VM_TESTS=1 PYSANDBOX_E2E_ARGS='--pool $pool' $(printf '%q' "$build_dir/bin/e2e_tests") \
+       --gtest_filter='$filter' >$(printf '%q' "$log") 2>&1; rc=\$?; \
+     grep -v '^{\"' $(printf '%q' "$log"); exit \$rc"
+done
 echo "== VM suites passed in $(( $(date +%s) - start )) s"
