@@ -163,6 +163,10 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
     deadline.cancel();
   };
   auto watch_deadline = [&]() -> awaitable<void> {
+    // The operands below start in order: when the child was already gone by the time
+    // watch_exit looked (a warm child can finish before the server starts watching), its
+    // deadline.cancel() found no wait to cancel, and this wait would last the whole timeout.
+    if (child.reaped()) co_return;
     auto [ec] = co_await deadline.async_wait(as_tuple(use_awaitable));
     if (!ec && !child.reaped()) {
       timed_out = true;
