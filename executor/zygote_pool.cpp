@@ -111,6 +111,8 @@ void ZygotePool::log(std::string_view event, const Zygote& z, std::string_view d
                            {"restarts", z.restarts}};
   if (z.state == State::kReady && z.process) {
     line["preload_ms"] = z.preload_ms;
+    line["layout"] = z.layout;
+    line["huge_page_bytes"] = z.huge_page_bytes;
     line["rss_bytes"] = rss_bytes(z.process->pid());
   }
   if (!detail.empty()) line["detail"] = detail;
@@ -187,6 +189,12 @@ awaitable<boost::system::result<void>> ZygotePool::await_hello(Zygote& z) {
   }
   if (const auto* ms = obj.if_contains("preload_ms"); ms != nullptr && ms->is_number())
     z.preload_ms = ms->to_number<double>();
+  if (const auto* l = obj.if_contains("layout"); l != nullptr && l->is_string())
+    z.layout = std::string(l->as_string());
+  if (const auto* h = obj.if_contains("huge_page_bytes"); h != nullptr && h->is_number()) {
+    boost::system::error_code conv;
+    z.huge_page_bytes = h->to_number<std::uint64_t>(conv);
+  }
   z.last_error.clear();
   co_return boost::system::result<void>{};
 }
@@ -364,7 +372,11 @@ boost::json::object ZygotePool::describe() const {
       item["pid"] = z->process->pid();
       item["rss_bytes"] = rss_bytes(z->process->pid());
     }
-    if (z->state == State::kReady || z->state == State::kBusy) item["preload_ms"] = z->preload_ms;
+    if (z->state == State::kReady || z->state == State::kBusy) {
+      item["preload_ms"] = z->preload_ms;
+      item["layout"] = z->layout;
+      item["huge_page_bytes"] = z->huge_page_bytes;
+    }
     if (!z->last_error.empty()) item["last_error"] = z->last_error;
     ready += z->state == State::kReady;
     busy += z->state == State::kBusy;

@@ -80,6 +80,8 @@ class ZygotePool {
     unsigned restarts = 0;
     std::uint64_t spawned = 0;
     double preload_ms = 0;
+    std::string layout;  // from the hello: prebuilt root or per-child setup
+    std::uint64_t huge_page_bytes = 0;
     std::string last_error;
   };
   struct Flavour {

@@ -286,8 +286,9 @@ boost::system::result<Spawned> Spawner::spawn_impl(const RunParams& params,
   // CLONE_PARENT for a zygote's child: the zygote's parent (the server) becomes its parent, so the
   // server reaps it with its own pidfd and gets its rusage exactly as for a cold spawn
   // (clone(2): the child's exit signal is then the zygote's own, SIGCHLD).
-  auto cloned = sys::clone3_pidfd(returns ? kNamespaceFlags | CLONE_PARENT : kNamespaceFlags,
-                                  params.cgroup_fd);
+  std::uint64_t flags = returns ? kNamespaceFlags | CLONE_PARENT : kNamespaceFlags;
+  if (config_.inherit_network_namespace) flags &= ~static_cast<std::uint64_t>(CLONE_NEWNET);
+  auto cloned = sys::clone3_pidfd(flags, params.cgroup_fd);
   if (!cloned) return cloned.error();
   if (cloned->pid == 0) {
     if (!returns) child_main(args);

@@ -24,6 +24,7 @@
 #include "jail/spawner.hpp"
 #include "jail/sys/fd_passing.hpp"
 #include "seccomp_policies/policy.hpp"
+#include "zygote/huge_pages.hpp"
 #include "zygote/interpreter.hpp"
 #include "zygote/protocol.hpp"
 
@@ -134,29 +135,48 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  const auto collapsed = zygote::collapse_anonymous_memory();
+
   // Then build the sandbox's read-only root once, in a mount namespace of our own, and move into
   // it: each child's new mount namespace is a copy of this finished tree and only adds its /tmp
   // and /proc (instead of some sixty mount steps and a copy of the host's tree per request).
   // The host's /proc stays reachable through one dirfd, for the children's uid/gid maps; the
   // children close it with every other fd before anything of theirs runs.
+  // This needs CAP_SYS_ADMIN where the zygote runs (a host's root has it; a least-privilege
+  // container does not): without it, each child replays the whole plan inside its own user
+  // namespace and creates its own network namespace, exactly as a cold sandbox does.
+  std::string layout = "prebuilt root, network namespace created ahead";
   jail::sys::UniqueFd host_proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!host_proc || ::unshare(CLONE_NEWNS) != 0) {
-    send_hello(error_hello("mount namespace", errno));
-    return 1;
-  }
-  for (const auto& op : *root_plan) {
-    if (int err = jail::apply_mount_op(op); err != 0) {
-      send_hello(error_hello(op.describe(), err));
+  if (host_proc && ::unshare(CLONE_NEWNS) == 0) {
+    for (const auto& op : *root_plan) {
+      if (int err = jail::apply_mount_op(op); err != 0) {
+        send_hello(error_hello(op.describe(), err));
+        return 1;
+      }
+    }
+    config.host_proc_fd = host_proc.get();
+    // Each child is born in the network namespace the zygote is in at that moment; the zygote
+    // leaves it for a new one right after the fork, so no two children ever share one.
+    if (::unshare(CLONE_NEWNET) != 0) {
+      send_hello(error_hello("network namespace", errno));
       return 1;
     }
+    config.inherit_network_namespace = true;
+  } else {
+    layout = std::string("per child (unshare(CLONE_NEWNS): ") + std::strerror(errno) + ")";
+    config.mounts.prebuilt_root = false;
+    host_proc.reset();
   }
-  config.host_proc_fd = host_proc.get();
   auto spawner = jail::Spawner::create(config);
   if (!spawner) {
     send_hello("{\"ok\": false, \"error\": \"invalid sandbox configuration\"}");
     return 1;
   }
-  send_hello(hello);
+  // The interpreter's hello plus what this side knows.
+  std::string full_hello = hello.substr(0, hello.rfind('}'));
+  full_hello += ", \"layout\": \"" + layout +
+                "\", \"huge_page_bytes\": " + std::to_string(collapsed.collapsed_bytes) + "}";
+  send_hello(full_hello);
 
   for (;;) {
     zygote::SpawnRequest request;
@@ -209,6 +229,17 @@ int main(int argc, char** argv) {
       if (spawned) (void)jail::sys::pidfd_send_signal(spawned->pidfd.get(), SIGKILL);
       return 1;
     }
-    // The run's fds and our pidfd close here: the child and the server hold their own.
+    // Our copies of the run's fds go first: the server sees EOF on the setup channel only once
+    // nobody but the child holds it.
+    for (auto& fd : received->fds) fd.reset();
+    if (!spawned || !config.inherit_network_namespace) continue;
+    spawned->pidfd.reset();
+    // A fresh network namespace for the next child, now that this one was handed over (the
+    // server is already waiting on the child; this is off its clock). Failing that, stop: the
+    // next child must not join this one's namespace.
+    if (::unshare(CLONE_NEWNET) != 0) {
+      std::fprintf(stderr, "pysandbox-zygote: unshare(CLONE_NEWNET): %s\n", std::strerror(errno));
+      return 1;
+    }
   }
 }
