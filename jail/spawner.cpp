@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
@@ -167,6 +168,13 @@ int child_steps(const ChildArgs& a) noexcept {
   }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
     fail(err_fd, Step::kCapabilities, 64, errno);
+  // A child that keeps running instead of execve keeps root's full permitted and effective sets
+  // in its user namespace (execve is what would have emptied them): clear them explicitly.
+  // Harmless before an execve, so done for both.
+  __user_cap_header_struct cap_header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct no_caps[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capset, &cap_header, no_caps) != 0)
+    fail(err_fd, Step::kCapabilities, 65, errno);
 
   // no_new_privs before seccomp: it lets an unprivileged task install a filter and makes
   // set-uid binaries inert (seccomp(2), PR_SET_NO_NEW_PRIVS).
