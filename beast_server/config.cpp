@@ -306,7 +306,7 @@ const std::vector<Option>& options() {
              parse_integer(s, v, 1, std::numeric_limits<uid_t>::max() - 1, false));
        }},
       {"pool", "PYSANDBOX_POOL",
-       "warm path: fork each sandbox from a pre-initialised interpreter (on|off)", true,
+       "warm path: fork each sandbox from a pre-initialised interpreter (on|off)", false,
        [](const Config& c) { return std::string(c.executor.pool ? "on" : "off"); },
        [](Config& c, const Source& s, std::string_view v) { c.executor.pool = parse_bool(s, v); }},
       {"pool-size", "PYSANDBOX_POOL_SIZE", "zygotes per flavour (minimal and preloaded)", false,

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -235,6 +236,8 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
       }
       if (was_ready) z.last_error = how;
       log("zygote_exit", z, how);
+      sweep_pending_ = true;
+      sweep_orphans_when_idle();
       // Spawns waiting for this flavour re-pick (another zygote, or the cold path).
       for (auto* w : flavours_[z.flavour].waiters) w->cancel();
     }
@@ -244,6 +247,25 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
     co_await pause.async_wait(as_tuple(use_awaitable));
     if (!*alive) co_return;
     backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void ZygotePool::sweep_orphans_when_idle() {
+  if (!sweep_pending_ || spawns_in_flight_ != 0) return;
+  sweep_pending_ = false;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    pid_t pid = 0;
+    while (children >> pid) {
+      if (jail::Child::is_watched(pid)) continue;
+      auto pidfd = jail::sys::pidfd_open(pid);
+      if (!pidfd) continue;  // gone meanwhile
+      std::cerr << boost::json::serialize(
+                       boost::json::object{{"event", "orphan_reaped"}, {"pid", pid}})
+                << std::endl;
+      jail::sys::kill_and_reap(pidfd->get());
+    }
   }
 }
 
@@ -316,7 +338,20 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
   }
   jail::Child* const process = z->process.get();
 
+  // From the send on, a child of ours may exist until its pidfd is in hand.
+  ++spawns_in_flight_;
+  struct InFlight {
+    ZygotePool* pool;
+    std::shared_ptr<bool> alive;
+    ~InFlight() {
+      if (!*alive) return;
+      --pool->spawns_in_flight_;
+      pool->sweep_orphans_when_idle();
+    }
+  } in_flight{this, alive};
+
   auto fail = [&](std::string why) -> boost::system::error_code {
+    sweep_pending_ = true;
     // Not answering in time or in protocol means the zygote is not trustworthy any more:
     // replace it (the supervisor restarts it).
     z->last_error = why;
@@ -333,8 +368,10 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
   }
   const bool answered = co_await readable_within(*z->control, options_.spawn_timeout);
   // The zygote may have died and been replaced meanwhile: then touch nothing of it.
-  if (!*alive || z->process.get() != process || !z->control)
+  if (!*alive || z->process.get() != process || !z->control) {
+    sweep_pending_ = true;
     co_return std::make_error_code(std::errc::operation_canceled);
+  }
   if (!answered) co_return fail("no answer within the spawn timeout");
 
   zygote::SpawnReply reply;

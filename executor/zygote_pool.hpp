@@ -37,8 +37,10 @@ struct PoolOptions {
   std::vector<std::string> preload;    // modules of the preloaded flavour; empty: minimal only
   unsigned per_flavour = 1;            // zygotes per flavour
   std::chrono::milliseconds hello_timeout{120000};  // start + imports (slow in emulated VMs)
-  std::chrono::milliseconds spawn_timeout{10000};   // a zygote slower than this is wedged
-  std::chrono::milliseconds max_backoff{10000};     // between restarts of a failing zygote
+  // A fork takes milliseconds (~0.1 s in an emulated VM): a zygote slower than this is wedged,
+  // and the request it held starts cold.
+  std::chrono::milliseconds spawn_timeout{2000};
+  std::chrono::milliseconds max_backoff{10000};  // between restarts of a failing zygote
 };
 
 struct PoolSpawned {
@@ -96,6 +98,10 @@ class ZygotePool {
   Zygote* pick(std::size_t flavour);
   void release(Zygote& z);
   void log(std::string_view event, const Zygote& z, std::string_view detail = {}) const;
+  // A zygote that died or was killed between its fork and its reply leaves a child of ours that
+  // nobody watches. Once no spawn is in flight (a reply on its way would look the same), kill
+  // and reap every child of this process that no jail::Child owns.
+  void sweep_orphans_when_idle();
 
   boost::asio::any_io_executor io_;
   PoolOptions options_;
@@ -103,6 +109,8 @@ class ZygotePool {
   std::vector<std::unique_ptr<Zygote>> zygotes_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::uint64_t next_id_ = 0;
+  unsigned spawns_in_flight_ = 0;
+  bool sweep_pending_ = false;
 };
 
 }  // namespace pysandbox::executor

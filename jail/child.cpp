@@ -4,14 +4,37 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <mutex>
+#include <unordered_set>
 
 namespace pysandbox::jail {
 
+namespace {
+
+std::mutex g_watched_mutex;
+std::unordered_set<pid_t> g_watched;
+
+void unwatch(pid_t pid) {
+  std::lock_guard lock(g_watched_mutex);
+  g_watched.erase(pid);
+}
+
+}  // namespace
+
+bool Child::is_watched(pid_t pid) {
+  std::lock_guard lock(g_watched_mutex);
+  return g_watched.contains(pid);
+}
+
 Child::Child(boost::asio::any_io_executor io, pid_t pid, sys::UniqueFd pidfd)
-    : pid_(pid), pidfd_(std::move(io), pidfd.release()) {}
+    : pid_(pid), pidfd_(std::move(io), pidfd.release()) {
+  std::lock_guard lock(g_watched_mutex);
+  g_watched.insert(pid_);
+}
 
 Child::~Child() {
   if (!reaped_ && pidfd_.is_open()) sys::kill_and_reap(pidfd_.native_handle());
+  if (!reaped_) unwatch(pid_);
 }
 
 void Child::kill() noexcept {
@@ -28,6 +51,7 @@ boost::asio::awaitable<sys::Result<sys::ExitStatus>> Child::async_wait_exit() {
     if (!status) co_return status;
     if (status->exited) {
       reaped_ = true;
+      unwatch(pid_);
       co_return status;
     }
     auto [ec] = co_await pidfd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,

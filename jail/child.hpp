@@ -26,6 +26,10 @@ class Child {
   // process in that namespace (pid_namespaces(7)). Idempotent; a no-op once reaped.
   void kill() noexcept;
 
+  // Whether some Child currently owns `pid` (not yet reaped). For finding children of this
+  // process that nobody watches (a zygote died between its fork and its reply).
+  static bool is_watched(pid_t pid);
+
   // Waits until the pidfd turns readable (the process exited), then reaps it without blocking.
   boost::asio::awaitable<sys::Result<sys::ExitStatus>> async_wait_exit();
 

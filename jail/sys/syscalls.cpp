@@ -69,6 +69,12 @@ Result<CloneResult> clone3_pidfd(std::uint64_t flags, int cgroup_fd) noexcept {
   return out;
 }
 
+Result<UniqueFd> pidfd_open(pid_t pid) noexcept {
+  long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return last_errno();
+  return UniqueFd(static_cast<int>(fd));
+}
+
 Result<void> pidfd_send_signal(int pidfd, int sig) noexcept {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) return last_errno();
   return {};

@@ -45,6 +45,9 @@ Result<CloneResult> clone3_pidfd(std::uint64_t flags, int cgroup_fd) noexcept;
 
 Result<void> pidfd_send_signal(int pidfd, int sig) noexcept;
 
+// pidfd_open(pid, 0), O_CLOEXEC like every pidfd.
+Result<UniqueFd> pidfd_open(pid_t pid) noexcept;
+
 struct ExitStatus {
   bool exited = false;  // false: still running (WNOHANG)
   int code = 0;         // exit status, when !signal
