@@ -34,6 +34,7 @@ TEST(MapOutcome, OkIs200WithTheContractFields) {
   auto outcome = ran(Status::kOk);
   outcome.result = boost::json::object{{"sum", 6}};
   outcome.truncated = true;
+  outcome.start = "warm";
   const auto response = map_outcome(outcome, "rid");
   EXPECT_EQ(response.status, 200u);
   EXPECT_EQ(response.error_type, "ok");
@@ -45,9 +46,10 @@ TEST(MapOutcome, OkIs200WithTheContractFields) {
   EXPECT_DOUBLE_EQ(body.at("usage").at("cpu_ms").as_double(), 4.5);
   EXPECT_EQ(body.at("usage").at("peak_memory_bytes").as_uint64(), 4096u);
   EXPECT_EQ(body.at("isolation").as_string(), "namespaces");
+  EXPECT_EQ(body.at("start").as_string(), "warm");
   EXPECT_TRUE(body.at("truncated").as_bool());
   EXPECT_FALSE(body.contains("error"));
-  EXPECT_EQ(body.size(), 6u) << serialized(response);
+  EXPECT_EQ(body.size(), 7u) << serialized(response);
 }
 
 TEST(MapOutcome, NullResultStaysNull) {
