@@ -270,7 +270,10 @@ for f in "${SERVER_FLAGS[@]+"${SERVER_FLAGS[@]}"}"; do
   [[ "$f" == --pool || "$f" == --pool=* ]] && user_pool=1
 done
 base_name=${LABEL:-default}
-if "$SERVER" --help 2>&1 | grep -q -- '--pool'; then
+# (The help text first: grep -q stopping early would SIGPIPE --help, and pipefail would then
+# report "no pool".)
+server_help=$("$SERVER" --help 2>&1 || true)
+if grep -q -- '--pool' <<<"$server_help"; then
   POOL_AVAILABLE=1
   if ((user_pool)); then
     CONFIG_NAMES=("$base_name"); CONFIG_FLAGS=("")
