@@ -513,24 +513,6 @@ def main():
   }
 }
 
-TEST_F(PoolTest, AWarmChildsDaemonisedDescendantDiesWithTheResponse) {
-  auto r = run(R"(
-import os, time
-def main():
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            for fd in (0, 1, 2):
-                os.close(fd)
-            time.sleep(60)
-        os._exit(0)
-    return "parent done"
-)");
-  EXPECT_EQ(result_of(r), json::value("parent done"));
-  EXPECT_EQ(start_of(r), "warm") << r.body;
-  // TearDown: no process with a sandbox uid is left on the host.
-}
-
 TEST_F(PoolTest, ConcurrentWarmChildrenRunAsDistinctHostUidsAndCannotSignalEachOther) {
   HttpResponse victim;
   std::thread victim_thread([&victim] {
