@@ -77,6 +77,14 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Declared after the io_context, so destroyed before it (on every return path): the executor's
+  // background io objects (the warm pool's zygote sockets and pidfds) need the io_context's
+  // services to be destroyed, which go with it.
+  struct ShutdownExecutor {
+    pysandbox::executor::Executor* executor;
+    ~ShutdownExecutor() { executor->shutdown(); }
+  } shutdown_executor{executor.get()};
+
   const boost::json::object limits = limits_json(config);
   const std::string address = config.listen_address;
   bs::Server server(io, std::move(config), *executor, std::cerr);

@@ -22,6 +22,10 @@ class Executor {
   // What /healthz shows under "isolation": mode, namespaces, cgroup, seccomp, pidfd, ...
   virtual boost::json::object describe() const = 0;
 
+  // Releases background work held on the io_context (the pool's zygotes, their sockets and
+  // pidfds). Must run before the io_context is destroyed: its io objects need its services.
+  virtual void shutdown() {}
+
   // What /healthz shows under "pool": the warm path's zygotes, or why there are none.
   virtual boost::json::object pool_state() const {
     return {{"enabled", false}, {"reason", "this mode starts a fresh interpreter per request"}};

@@ -36,6 +36,7 @@ class SandboxExecutor final : public Executor {
   }
   boost::json::object describe() const override { return capabilities_; }
   boost::json::object pool_state() const override;
+  void shutdown() override { pool_.reset(); }
 
  private:
   jail::RunParams params_for(const ExecuteRequest& request) const;
