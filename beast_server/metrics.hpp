@@ -23,6 +23,10 @@ struct Gauges {
   std::size_t connections = 0;
   bool draining = false;
   std::string isolation;  // exported as an info metric
+  // Warm pool (zeros when it is off).
+  unsigned pool_ready = 0;
+  unsigned pool_busy = 0;
+  unsigned pool_restarts = 0;
 };
 
 class Metrics {

@@ -178,6 +178,13 @@ Response RequestHandler::metrics(const Request& request, RequestRecord& record) 
 }
 
 Gauges RequestHandler::gauges() const {
+  const auto pool = executor_.pool_state();
+  const auto count = [&pool](const char* key) -> unsigned {
+    const auto* v = pool.if_contains(key);
+    boost::system::error_code ec;
+    const auto n = v != nullptr && v->is_number() ? v->to_number<unsigned>(ec) : 0u;
+    return ec ? 0u : n;
+  };
   return Gauges{
       .in_flight = admission_.in_flight(),
       .queued = admission_.queued(),
@@ -186,6 +193,9 @@ Gauges RequestHandler::gauges() const {
       .connections = connection_count_ ? connection_count_() : 0,
       .draining = draining_,
       .isolation = std::string(executor::to_string(executor_.isolation())),
+      .pool_ready = count("ready"),
+      .pool_busy = count("busy"),
+      .pool_restarts = count("restarts"),
   };
 }
 

@@ -109,7 +109,10 @@ TEST(Metrics, CountersAndHistograms) {
                                                  .queue_size = 64,
                                                  .connections = 5,
                                                  .draining = false,
-                                                 .isolation = "full"});
+                                                 .isolation = "full",
+                                                 .pool_ready = 2,
+                                                 .pool_busy = 1,
+                                                 .pool_restarts = 7});
   for (const char* needle :
        {"pysandbox_requests_total{route=\"/execute\",status=\"200\",error_type=\"ok\"} 2\n",
         "pysandbox_requests_total{route=\"/healthz\",status=\"200\",error_type=\"\"} 1\n",
@@ -121,6 +124,8 @@ TEST(Metrics, CountersAndHistograms) {
         "pysandbox_phase_duration_seconds_sum{phase=\"run\"} 0.08\n", "pysandbox_in_flight 2\n",
         "pysandbox_queued 3\n", "pysandbox_connections 5\n", "pysandbox_draining 0\n",
         "pysandbox_isolation_info{mode=\"full\"} 1\n",
+        "pysandbox_pool_zygotes{state=\"ready\"} 2\n", "pysandbox_pool_zygotes{state=\"busy\"} 1\n",
+        "pysandbox_pool_restarts_total 7\n",
         "# TYPE pysandbox_phase_duration_seconds histogram\n"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
   }
