@@ -358,6 +358,82 @@ def main():
   EXPECT_EQ(json::serialize(second), "[]");
 }
 
+TEST_F(PoolTest, ConsecutiveChildrenOfAZygoteHaveTheirOwnNetworkNamespace) {
+  // The zygote creates the next child's network namespace ahead of time and leaves it right
+  // after the fork: a slip there would put two children in one.
+  const char* script = R"(
+import os
+def main():
+    return os.readlink("/proc/self/ns/net")
+)";
+  for (const auto flavour : {kMinimal, kPreloaded}) {
+    SCOPED_TRACE(std::string(flavour));
+    const std::string body =
+        flavour == kPreloaded ? std::string("import pandas\n") + script : std::string(script);
+    auto [first, second] = same_zygote_pair(flavour, body, body);
+    ASSERT_TRUE(first.is_string()) << first;
+    EXPECT_NE(json::serialize(first), json::serialize(second));
+  }
+}
+
+TEST_F(PoolTest, ConcurrentWarmChildrenCannotConnectToEachOthersAbstractSockets) {
+  // Abstract Unix sockets live in the network namespace: a listener in one child must be
+  // unreachable from a concurrent child of the same zygote. No sleeping to line them up: the
+  // connector keeps trying, both report wall-clock times, and the test checks that attempts
+  // were made while the listener was bound.
+  HttpResponse listener;
+  std::thread listener_thread([&listener] {
+    listener = run(R"(
+import socket, time
+def main():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0pysandbox-pool-test")
+    s.listen(1)
+    bound_at = time.time()
+    s.settimeout(2.5)
+    try:
+        s.accept()
+        accepted = True
+    except socket.timeout:
+        accepted = False
+    return {"bound_at": bound_at, "until": time.time(), "accepted": accepted}
+)");
+  });
+  auto connector = run(R"(
+import socket, time
+def main():
+    attempts = []
+    end = time.time() + 2.0
+    while time.time() < end:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.connect("\0pysandbox-pool-test")
+            attempts.append([time.time(), "connected"])
+        except OSError as e:
+            attempts.append([time.time(), type(e).__name__])
+        c.close()
+        time.sleep(0.05)
+    return attempts
+)");
+  listener_thread.join();
+  EXPECT_EQ(start_of(listener), "warm") << listener.body;
+  EXPECT_EQ(start_of(connector), "warm") << connector.body;
+  const auto l = result_of(listener);
+  const auto attempts = result_of(connector);
+  ASSERT_TRUE(l.is_object()) << listener.body;
+  ASSERT_TRUE(attempts.is_array()) << connector.body;
+  EXPECT_EQ(l.at("accepted"), json::value(false));
+  const double bound_at = l.at("bound_at").to_number<double>();
+  const double until = l.at("until").to_number<double>();
+  int while_bound = 0;
+  for (const auto& a : attempts.as_array()) {
+    EXPECT_EQ(a.at(1), json::value("ConnectionRefusedError")) << json::serialize(attempts);
+    const double t = a.at(0).to_number<double>();
+    while_bound += t > bound_at && t < until;
+  }
+  EXPECT_GT(while_bound, 0) << "no attempt overlapped the listener: " << listener.body;
+}
+
 TEST_F(PoolTest, ThreadsDoNotReachTheNextChild) {
   auto [first, second] = same_zygote_pair(kPreloaded, R"(
 import os, threading, time
