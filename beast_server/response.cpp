@@ -27,6 +27,16 @@ boost::json::object usage_json(const executor::Usage& usage) {
   };
 }
 
+// What every response of a run that started carries, success or not.
+void add_run_fields(boost::json::object& body, const executor::RunOutcome& outcome) {
+  body["stdout"] = outcome.stdout_data;
+  body["stderr"] = outcome.stderr_data;
+  body["usage"] = usage_json(outcome.usage);
+  body["isolation"] = executor::to_string(outcome.isolation);
+  body["start"] = outcome.start;
+  body["truncated"] = outcome.truncated;
+}
+
 // Used when the executor leaves `message` empty; every status still gets a sentence.
 std::string default_message(const executor::RunOutcome& outcome) {
   using executor::Status;
@@ -96,12 +106,7 @@ JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view r
     response.error_type = "ok";
     auto& body = response.body;
     body["result"] = outcome.result;
-    body["stdout"] = outcome.stdout_data;
-    body["stderr"] = outcome.stderr_data;
-    body["usage"] = usage_json(outcome.usage);
-    body["isolation"] = executor::to_string(outcome.isolation);
-    body["start"] = outcome.start;
-    body["truncated"] = outcome.truncated;
+    add_run_fields(body, outcome);
     return response;
   }
 
@@ -117,14 +122,8 @@ JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view r
       error_response(422, executor::error_type(outcome.status), std::move(message), request_id);
   if (!signal.empty()) response.body["signal"] = signal;
   if (outcome.ran) {
-    auto& out = response.body;
-    out["stdout"] = outcome.stdout_data;
-    out["stderr"] = outcome.stderr_data;
-    out["trace"] = outcome.trace;
-    out["usage"] = usage_json(outcome.usage);
-    out["isolation"] = executor::to_string(outcome.isolation);
-    out["start"] = outcome.start;
-    out["truncated"] = outcome.truncated;
+    response.body["trace"] = outcome.trace;
+    add_run_fields(response.body, outcome);
   }
   return response;
 }

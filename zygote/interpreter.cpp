@@ -16,21 +16,6 @@ namespace {
 
 PyObject* g_bootstrap = nullptr;
 
-std::string error_json(const std::string& what) {
-  std::string out = "{\"ok\": false, \"error\": \"";
-  for (char c : what) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"}";
-}
-
 // The pending Python exception as text (clears it).
 std::string python_error() {
   PyObject *type, *value, *tb;
@@ -51,9 +36,24 @@ std::string python_error() {
 
 }  // namespace
 
+std::string error_hello(const std::string& what) {
+  std::string out = "{\"ok\": false, \"error\": \"";
+  for (char c : what) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"}";
+}
+
 std::string start_interpreter(const InterpreterOptions& options) {
   std::ifstream in(options.bootstrap_path);
-  if (!in) return error_json("cannot read " + options.bootstrap_path);
+  if (!in) return error_hello("cannot read " + options.bootstrap_path);
   std::stringstream source;
   source << in.rdbuf();
 
@@ -76,16 +76,16 @@ std::string start_interpreter(const InterpreterOptions& options) {
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   PyConfig_Clear(&config);
   if (PyStatus_Exception(status)) {
-    return error_json(std::string("Python initialisation: ") +
-                      (status.err_msg != nullptr ? status.err_msg : "failed"));
+    return error_hello(std::string("Python initialisation: ") +
+                       (status.err_msg != nullptr ? status.err_msg : "failed"));
   }
 
   PyObject* code =
       Py_CompileString(source.str().c_str(), options.bootstrap_path.c_str(), Py_file_input);
-  if (code == nullptr) return error_json("bootstrap: " + python_error());
+  if (code == nullptr) return error_hello("bootstrap: " + python_error());
   g_bootstrap = PyImport_ExecCodeModule("pysandbox_zygote", code);
   Py_DECREF(code);
-  if (g_bootstrap == nullptr) return error_json("bootstrap: " + python_error());
+  if (g_bootstrap == nullptr) return error_hello("bootstrap: " + python_error());
 
   PyObject* names = PyList_New(0);
   for (const auto& name : options.preload) {
@@ -96,9 +96,9 @@ std::string start_interpreter(const InterpreterOptions& options) {
   PyObject* hello =
       PyObject_CallMethod(g_bootstrap, "start", "sO", options.runner_path.c_str(), names);
   Py_DECREF(names);
-  if (hello == nullptr) return error_json("start: " + python_error());
+  if (hello == nullptr) return error_hello("start: " + python_error());
   const char* text = PyUnicode_AsUTF8(hello);
-  std::string out = text != nullptr ? text : error_json("start: " + python_error());
+  std::string out = text != nullptr ? text : error_hello("start: " + python_error());
   Py_DECREF(hello);
   return out;
 }

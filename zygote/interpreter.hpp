@@ -18,6 +18,9 @@ struct InterpreterOptions {
 // {"ok": false, "error": ...} on failure.
 std::string start_interpreter(const InterpreterOptions& options);
 
+// {"ok": false, "error": "<what>"}, `what` escaped for JSON: the hello of a zygote that failed.
+std::string error_hello(const std::string& what);
+
 // Around each fork (PyOS_BeforeFork/AfterFork_Parent: the import lock and at-fork hooks).
 void before_fork() noexcept;
 void after_fork_parent() noexcept;

@@ -82,16 +82,9 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// {"ok": false, "error": "<what>: <strerror>"}; `what` comes from the mount plan (paths without
-// quotes or backslashes).
-std::string error_hello(const std::string& what, int err) {
-  return "{\"ok\": false, \"error\": \"" + what + ": " + std::strerror(err) + "\"}";
-}
-
 void send_hello(const std::string& json) {
-  std::string text = json.size() <= zygote::kMaxHelloBytes
-                         ? json
-                         : std::string("{\"ok\": false, \"error\": \"hello too long\"}");
+  std::string text =
+      json.size() <= zygote::kMaxHelloBytes ? json : zygote::error_hello("hello too long");
   (void)jail::sys::send_with_fds(zygote::kControlFd, std::as_bytes(std::span(text)), {});
 }
 
@@ -111,7 +104,7 @@ int main(int argc, char** argv) {
     bpf = std::make_unique<seccomp_policies::BpfProgram>(
         seccomp_policies::Policy::load_file(args.policy_path).compile());
   } catch (const std::exception& e) {
-    send_hello(std::string("{\"ok\": false, \"error\": \"seccomp policy does not compile\"}"));
+    send_hello(zygote::error_hello(std::string("seccomp policy: ") + e.what()));
     std::fprintf(stderr, "pysandbox-zygote: %s\n", e.what());
     return 1;
   }
@@ -124,7 +117,7 @@ int main(int argc, char** argv) {
   config.seccomp = bpf.get();
   auto root_plan = jail::build_root_plan(config.mounts);
   if (!root_plan) {
-    send_hello("{\"ok\": false, \"error\": \"invalid sandbox configuration\"}");
+    send_hello(zygote::error_hello("invalid sandbox configuration"));
     return 1;
   }
 
@@ -150,7 +143,7 @@ int main(int argc, char** argv) {
   if (host_proc && ::unshare(CLONE_NEWNS) == 0) {
     for (const auto& op : *root_plan) {
       if (int err = jail::apply_mount_op(op); err != 0) {
-        send_hello(error_hello(op.describe(), err));
+        send_hello(zygote::error_hello(op.describe() + ": " + std::strerror(err)));
         return 1;
       }
     }
@@ -158,7 +151,7 @@ int main(int argc, char** argv) {
     // Each child is born in the network namespace the zygote is in at that moment; the zygote
     // leaves it for a new one right after the fork, so no two children ever share one.
     if (::unshare(CLONE_NEWNET) != 0) {
-      send_hello(error_hello("network namespace", errno));
+      send_hello(zygote::error_hello(std::string("network namespace: ") + std::strerror(errno)));
       return 1;
     }
     config.inherit_network_namespace = true;
@@ -169,7 +162,7 @@ int main(int argc, char** argv) {
   }
   auto spawner = jail::Spawner::create(config);
   if (!spawner) {
-    send_hello("{\"ok\": false, \"error\": \"invalid sandbox configuration\"}");
+    send_hello(zygote::error_hello("invalid sandbox configuration"));
     return 1;
   }
   // The interpreter's hello plus what this side knows.
