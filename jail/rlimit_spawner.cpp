@@ -41,6 +41,7 @@ struct ChildArgs {
   const char* const* argv;
   const char* const* envp;
   pid_t parent;
+  int err_read;
   int err_write;
 };
 
@@ -74,6 +75,8 @@ int cloexec_from(unsigned first) noexcept {
 [[noreturn]] void child_main(const ChildArgs& a) noexcept {
   const int err_fd = a.err_write;
   const RlimitRunParams& p = *a.params;
+  // The server's copy must be the only read end: its absence is how we learn the server died.
+  ::close(a.err_read);
 
   // Handlers do not survive execve but ignored signals and the mask do: start clean. The parent
   // blocked everything around the clone, so no handler of the server runs in here.
@@ -177,10 +180,11 @@ int cloexec_from(unsigned first) noexcept {
   if (p.create_cwd && ::mkdir(p.cwd.c_str(), 0700) != 0) fail(err_fd, RlimitStep::kChdir, 1, errno);
   if (::chdir(p.cwd.c_str()) != 0) fail(err_fd, RlimitStep::kChdir, 0, errno);
 
-  // After the id change, which clears it. If the server is already gone, so must we be (in a
-  // PID namespace of our own the parent is outside it: getppid() says 0 either way).
+  // After the id change, which clears it. If the server is already gone, so must we be: it
+  // holds the only read end of our setup channel (in a PID namespace of our own the parent is
+  // outside it, and getppid() says 0 either way).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(err_fd, RlimitStep::kParentDeath, 0, errno);
-  if (!(ns.clone_flags & CLONE_NEWPID) && ::getppid() != a.parent)
+  if ((!(ns.clone_flags & CLONE_NEWPID) && ::getppid() != a.parent) || !sys::has_reader(err_fd))
     fail(err_fd, RlimitStep::kParentDeath, 1, ESRCH);
 
   // no_new_privs before seccomp: it lets an unprivileged task install a filter and makes
@@ -290,8 +294,9 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
   auto errors = sys::make_pipe();
   if (!errors) return errors.error();
 
-  ChildArgs args{&config_,   tmpfs_data_.c_str(), &params, argv.data(), envp.data(),
-                 ::getpid(), errors->write.get()};
+  ChildArgs args{&config_,           tmpfs_data_.c_str(), &params,
+                 argv.data(),        envp.data(),         ::getpid(),
+                 errors->read.get(), errors->write.get()};
   boost::system::result<pid_t> cloned = boost::system::error_code{};
   {
     BlockAllSignals blocked;

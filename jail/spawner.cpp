@@ -88,8 +88,6 @@ int child_steps(const ChildArgs& a) noexcept {
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  // If the server dies, its sandboxes die with it (and so does the whole PID namespace).
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
 
   // Until the parent has written uid_map/gid_map we have no valid ids in our namespace.
   char go = 0;
@@ -101,6 +99,15 @@ int child_steps(const ChildArgs& a) noexcept {
   if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(err_fd, Step::kIds, 0, errno);
   if (::syscall(SYS_setresgid, 0, 0, 0) != 0) fail(err_fd, Step::kIds, 1, errno);
   if (::syscall(SYS_setresuid, 0, 0, 0) != 0) fail(err_fd, Step::kIds, 2, errno);
+
+  // If the server dies, its sandboxes die with it (and so does the whole PID namespace). Only
+  // after the id change: commit_creds() clears the parent-death signal whenever the effective
+  // uid changes, and becoming root of the new user namespace changes it (host root -> the
+  // sandbox's uid). The server may have died before this line: it holds the only read end of
+  // our setup channel, so a channel without readers means it is gone (getppid() cannot tell:
+  // the parent is outside our PID namespace).
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(err_fd, Step::kParentDeath, 0, errno);
+  if (!sys::has_reader(err_fd)) ::_exit(kSetupFailedExit);
 
   const char* host = a.config->hostname.c_str();
   if (::sethostname(host, std::strlen(host)) != 0) fail(err_fd, Step::kHostname, 0, errno);
@@ -216,6 +223,8 @@ const char* step_name(Step step) {
       return "sync";
     case Step::kIds:
       return "ids";
+    case Step::kParentDeath:
+      return "parent_death";
     case Step::kHostname:
       return "hostname";
     case Step::kMount:

@@ -66,6 +66,7 @@ struct SetupFailure {
 enum class Step : std::int32_t {
   kSync = 1,
   kIds,
+  kParentDeath,
   kHostname,
   kMount,
   kFds,

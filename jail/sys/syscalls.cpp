@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/statfs.h>
@@ -172,6 +173,13 @@ int raw_pivot_root(const char* new_root, const char* put_old) noexcept {
 
 int raw_close_range(unsigned first, unsigned last, unsigned flags) noexcept {
   return ::syscall(SYS_close_range, first, last, flags) == 0 ? 0 : -errno;
+}
+
+bool has_reader(int write_fd) noexcept {
+  struct pollfd p {
+    write_fd, POLLOUT, 0
+  };
+  return ::poll(&p, 1, 0) >= 0 && (p.revents & POLLERR) == 0;
 }
 
 int raw_statfs_flags(const char* path, unsigned long* flags) noexcept {

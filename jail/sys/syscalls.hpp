@@ -84,5 +84,8 @@ Result<void> become_child_subreaper() noexcept;
 int raw_pivot_root(const char* new_root, const char* put_old) noexcept;
 int raw_close_range(unsigned first, unsigned last, unsigned flags) noexcept;
 int raw_statfs_flags(const char* path, unsigned long* flags) noexcept;
+// Whether the pipe whose write end is `write_fd` still has a reader (poll(2) reports POLLERR on
+// a write end once every read end is closed).
+bool has_reader(int write_fd) noexcept;
 
 }  // namespace pysandbox::jail::sys
