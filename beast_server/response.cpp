@@ -61,6 +61,8 @@ std::string default_message(const executor::RunOutcome& outcome) {
       return "The script's output exceeded its limit.";
     case Status::kKilled:
       return "";  // composed from the signal by the caller
+    case Status::kCancelled:
+      return "The request was cancelled: its client went away.";
     case Status::kInternal:
       return "";
   }

@@ -16,6 +16,10 @@ class Executor {
   // io_context the executor was built with.
   virtual boost::asio::awaitable<RunOutcome> run(ExecuteRequest request) = 0;
 
+  // Whether runs start at full speed now (the warm pool's zygotes are up): /readyz. A mode
+  // without a pool is ready from the start.
+  virtual bool ready() const { return true; }
+
   // The isolation mode every run gets, fixed at startup.
   virtual Isolation isolation() const = 0;
 

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <optional>
 
+#include "executor/cancel.hpp"
 #include "executor/output_capture.hpp"
 #include "executor/run_io.hpp"
 #include "executor/runner_protocol.hpp"
@@ -145,6 +146,12 @@ awaitable<bool> RlimitExecutor::clear_uid(uid_t uid, gid_t gid, std::string& det
 }
 
 awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
+  if (request.cancel && request.cancel->cancelled()) {
+    RunOutcome gone;
+    gone.status = Status::kCancelled;
+    gone.isolation = isolation();
+    co_return gone;
+  }
   const auto t_start = Clock::now();
   jail::RlimitRunParams params = params_for(request);
 
@@ -230,10 +237,18 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
     }
   };
 
+  bool cancelled = false;
+  if (request.cancel) {
+    request.cancel->on_cancel([&] {
+      cancelled = true;
+      child.kill();
+    });
+  }
   co_await (drain(out_pipe, out_buf, on_output_overflow) &&
             drain(err_pipe, err_buf, on_output_overflow) &&
             drain(result_pipe, result_buf, on_result_overflow) && watch_setup() && watch_exit() &&
             watch_deadline());
+  if (request.cancel) request.cancel->clear();
 
   // No process of the run may outlive the response, and nothing it wrote may reach the next run
   // of this slot (same uid). The files are removed as the run's uid: a root server without
@@ -291,7 +306,10 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
   outcome.usage.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
 
   const int sig = exit_status->signal;
-  if (timed_out || sig == SIGXCPU) {
+  if (cancelled) {
+    outcome.status = Status::kCancelled;
+    outcome.message = "cancelled: the client went away";
+  } else if (timed_out || sig == SIGXCPU) {
     outcome.status = Status::kTimeout;
     outcome.message =
         "the script did not finish within " + std::to_string(request.timeout.count()) + " ms";

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "cgroups/error.hpp"
+#include "executor/cancel.hpp"
 #include "executor/output_capture.hpp"
 #include "executor/run_io.hpp"
 #include "executor/runner_protocol.hpp"
@@ -68,6 +69,12 @@ jail::RunParams SandboxExecutor::params_for(const ExecuteRequest& request) const
 }
 
 awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
+  if (request.cancel && request.cancel->cancelled()) {
+    RunOutcome gone;
+    gone.status = Status::kCancelled;
+    gone.isolation = isolation();
+    co_return gone;
+  }
   const auto t_start = Clock::now();
   const Isolation mode = isolation();
 
@@ -179,10 +186,18 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
     kill_sandbox();
   };
 
+  bool cancelled = false;
+  if (request.cancel) {
+    request.cancel->on_cancel([&] {
+      cancelled = true;
+      kill_sandbox();
+    });
+  }
   co_await (drain(out_pipe, out_buf, on_output_overflow) &&
             drain(err_pipe, err_buf, on_output_overflow) &&
             drain(result_pipe, result_buf, on_result_overflow) && watch_setup() && watch_exit() &&
             watch_deadline());
+  if (request.cancel) request.cancel->clear();
 
   std::optional<cgroups::LeafStats> cg;
   if (leaf) {
@@ -229,7 +244,10 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   const bool oom_killed = cg && cg->oom_kill > 0;
 
   const int sig = exit_status->signal;
-  if (timed_out || sig == SIGXCPU) {
+  if (cancelled) {
+    outcome.status = Status::kCancelled;
+    outcome.message = "cancelled: the client went away";
+  } else if (timed_out || sig == SIGXCPU) {
     outcome.status = Status::kTimeout;
     outcome.message =
         "the script did not finish within " + std::to_string(request.timeout.count()) + " ms";

@@ -36,6 +36,7 @@ class SandboxExecutor final : public Executor {
   }
   boost::json::object describe() const override { return capabilities_; }
   boost::json::object pool_state() const override;
+  bool ready() const override { return !pool_ || pool_->ready(); }
   void shutdown() override { pool_.reset(); }
 
  private:

@@ -49,6 +49,8 @@ std::string_view error_type(Status status) {
       return "output_limit";
     case Status::kKilled:
       return "killed";
+    case Status::kCancelled:
+      return "cancelled";
     case Status::kInternal:
       return "internal";
   }

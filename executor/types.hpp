@@ -4,11 +4,14 @@
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace pysandbox::executor {
+
+class CancelSignal;
 
 // Ordered by strength: a floor compares with <.
 enum class Isolation { kRlimit = 0, kNamespaces = 1, kFull = 2 };
@@ -25,6 +28,9 @@ struct ExecuteRequest {
   // Admission slot, in [0, max_concurrency): selects the sandbox's host uid so that concurrent
   // sandboxes never share a uid.
   unsigned slot = 0;
+  // Set by a caller that may give up on the run (its client went away): cancel() kills the
+  // sandbox at once and the run ends with kCancelled. Null: not cancellable.
+  std::shared_ptr<CancelSignal> cancel;
 };
 
 // sandbox2-style typed outcome. Every value except kOk and kInternal is the script's own fault
@@ -40,6 +46,8 @@ enum class Status {
   kMemoryLimit,
   kOutputLimit,
   kKilled,
+  // The caller cancelled the run (ExecuteRequest::cancel): nobody is waiting for the answer.
+  kCancelled,
   kInternal,
 };
 

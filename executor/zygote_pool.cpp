@@ -397,6 +397,16 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
   co_return out;
 }
 
+bool ZygotePool::ready() const {
+  for (std::size_t f = 0; f < flavours_.size(); ++f) {
+    bool up = false;
+    for (const auto& z : zygotes_)
+      up |= z->flavour == f && (z->state == State::kReady || z->state == State::kBusy);
+    if (!up) return false;
+  }
+  return true;
+}
+
 boost::json::object ZygotePool::describe() const {
   boost::json::array list;
   unsigned ready = 0, busy = 0, restarts = 0;

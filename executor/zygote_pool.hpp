@@ -66,6 +66,9 @@ class ZygotePool {
                                                                    const jail::RunParams& params,
                                                                    int setup_error_fd);
 
+  // Every flavour has a zygote up (ready or forking): runs start warm.
+  bool ready() const;
+
   // For /healthz: per zygote flavour, state, pid, RSS, restarts; totals.
   boost::json::object describe() const;
 
