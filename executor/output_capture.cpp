@@ -21,7 +21,15 @@ boost::asio::awaitable<void> drain(boost::asio::posix::stream_descriptor& in, Bo
     auto [ec, n] = co_await in.async_read_some(boost::asio::buffer(chunk),
                                                boost::asio::as_tuple(boost::asio::use_awaitable));
     if (n > 0 && out.append(std::string_view(chunk.data(), n)) && on_overflow) on_overflow();
+    if (ec == boost::asio::error::operation_aborted) break;
     if (ec) co_return;  // eof once every writer in the sandbox is gone
+  }
+  // Cancelled: keep what is already buffered (the writers are gone, nothing more will come).
+  boost::system::error_code ec;
+  in.non_blocking(true, ec);
+  while (!ec) {
+    const std::size_t n = in.read_some(boost::asio::buffer(chunk), ec);
+    if (n > 0 && out.append(std::string_view(chunk.data(), n)) && on_overflow) on_overflow();
   }
 }
 

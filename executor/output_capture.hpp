@@ -29,7 +29,8 @@ class BoundedBuffer {
   std::string data_;
 };
 
-// Reads until EOF or error. `on_overflow` runs once, when the buffer first overflows.
+// Reads until EOF or error; when cancelled, still reads what is already buffered. `on_overflow`
+// runs once, when the buffer first overflows.
 boost::asio::awaitable<void> drain(boost::asio::posix::stream_descriptor& in, BoundedBuffer& out,
                                    std::function<void()> on_overflow);
 

@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
@@ -15,9 +16,9 @@
 #include <optional>
 
 #include "executor/cancel.hpp"
-#include "executor/output_capture.hpp"
+#include "executor/outcome.hpp"
 #include "executor/run_io.hpp"
-#include "executor/runner_protocol.hpp"
+#include "executor/supervise.hpp"
 
 namespace pysandbox::executor {
 
@@ -116,8 +117,13 @@ jail::RlimitRunParams RlimitExecutor::params_for(const ExecuteRequest& request) 
   return p;
 }
 
-awaitable<bool> RlimitExecutor::clear_uid(uid_t uid, gid_t gid, std::string& detail) {
-  boost::asio::steady_timer pause(io_);
+namespace {
+
+// Kills every process of `uid` and waits (without blocking the loop, bounded) until /proc shows
+// none, reaping those that were reparented to this process (it may be pid 1 of a container).
+// Returns false if some survived the bound.
+awaitable<bool> clear_uid(jail::ChildReaper& reaper, uid_t uid, gid_t gid, std::string& detail) {
+  boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
   const auto deadline = Clock::now() + kClearUidBound;
   for (;;) {
     if (auto r = jail::kill_all_of_uid(uid, gid); !r) detail = "kill(-1): " + r.error().message();
@@ -128,7 +134,7 @@ awaitable<bool> RlimitExecutor::clear_uid(uid_t uid, gid_t gid, std::string& det
         // nobody else will. Another parent's zombie cannot run or hold anything; it only counts
         // towards the uid's RLIMIT_NPROC until its parent reaps it.
         if (!p.our_child) continue;
-        if (!reaper_.watching(p.pid)) {
+        if (!reaper.watching(p.pid)) {
           if (auto st = jail::sys::wait4_nohang(p.pid); st && st->exited) continue;
         }
       }
@@ -145,14 +151,55 @@ awaitable<bool> RlimitExecutor::clear_uid(uid_t uid, gid_t gid, std::string& det
   }
 }
 
+// An rlimit sandbox: a process group and, with a uid of its own, every process of that uid. Its
+// main process's exit does not end the others (no PID namespace of ours to rely on): they are
+// killed, and the uid checked empty, before the run counts as over.
+class RlimitSandbox final : public SandboxProcess {
+ public:
+  RlimitSandbox(jail::ChildReaper& reaper, pid_t pid, const RlimitExecutorOptions& options,
+                uid_t uid, gid_t gid)
+      : reaper_(reaper),
+        child_(pid, options, uid, gid),
+        pid_(pid),
+        switch_ids_(options.switch_ids),
+        uid_(uid),
+        gid_(gid) {}
+
+  void kill() noexcept override { child_.kill(); }
+
+  awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() override {
+    auto exited = co_await reaper_.async_wait_exited(pid_);
+    // The main process is over: whatever it left behind (children, daemons holding the pipes
+    // open) dies now, while its zombie still pins the process group id.
+    child_.kill();
+    if (!exited) co_return exited.error();
+    co_return child_.reap();
+  }
+
+  awaitable<void> wait_gone() override {
+    if (!switch_ids_) co_return;
+    std::string detail;
+    if (!co_await clear_uid(reaper_, uid_, gid_, detail)) log_warning("clearing the uid", detail);
+  }
+
+ private:
+  jail::ChildReaper& reaper_;
+  RlimitChild child_;
+  pid_t pid_;
+  bool switch_ids_;
+  uid_t uid_;
+  gid_t gid_;
+};
+
+}  // namespace
+
 awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
   if (request.cancel && request.cancel->cancelled()) {
     RunOutcome gone;
     gone.status = Status::kCancelled;
-    gone.isolation = isolation();
+    gone.isolation = Isolation::kRlimit;
     co_return gone;
   }
-  const auto t_start = Clock::now();
   jail::RlimitRunParams params = params_for(request);
 
   // The run's private writable place: a tmpfs over /tmp in its own mount namespace, or else a
@@ -174,89 +221,25 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
 
   auto spawned = spawner_.spawn(params);
   if (!spawned) co_return internal_error(Isolation::kRlimit, "spawn: " + spawned.error().message());
-  const pid_t pid = spawned->pid;
-  RlimitChild child(pid, options_, params.uid, params.gid);
 
   // Only the sandbox may hold the write ends: EOF then means every process in it closed them.
-  io->out.write.reset();
-  io->err.write.reset();
-  io->result.write.reset();
-  io->script.reset();
-  io->stdin_data.reset();
+  RunStreams streams{std::move(io->out.read), std::move(io->err.read), std::move(io->result.read),
+                     std::move(spawned->setup_errors)};
+  io.value() = RunIo{};
+  RlimitSandbox sandbox(reaper_, spawned->pid, options_, params.uid, params.gid);
 
-  stream_descriptor out_pipe(io_, io->out.read.release());
-  stream_descriptor err_pipe(io_, io->err.read.release());
-  stream_descriptor result_pipe(io_, io->result.read.release());
-  stream_descriptor setup_pipe(io_, spawned->setup_errors.release());
+  SuperviseLimits limits;
+  limits.timeout = request.timeout;
+  limits.max_output_bytes = settings_.max_output_bytes;
+  limits.truncate_output = settings_.truncate_output;
+  limits.setup_record_bytes = sizeof(jail::SetupFailure);
+  const Supervised run =
+      co_await supervise(sandbox, std::move(streams), limits, request.cancel.get());
 
-  const std::size_t cap = settings_.max_output_bytes;
-  BoundedBuffer out_buf(cap), err_buf(cap), result_buf(cap), setup_buf(sizeof(jail::SetupFailure));
-  bool timed_out = false;
-  bool output_limited = false;
-  Clock::time_point t_exec = t_start, t_exit = t_start;
-  jail::sys::Result<jail::sys::ExitStatus> exit_status = boost::system::error_code{};
-
-  boost::asio::steady_timer deadline(io_, request.timeout);
-  auto on_output_overflow = [&] {
-    if (settings_.truncate_output) return;
-    output_limited = true;
-    child.kill();
-  };
-  // The result channel is never truncated: a cut JSON document would be useless.
-  auto on_result_overflow = [&] {
-    output_limited = true;
-    child.kill();
-  };
-  auto watch_setup = [&]() -> awaitable<void> {
-    co_await drain(setup_pipe, setup_buf, nullptr);
-    t_exec = Clock::now();
-  };
-  auto watch_exit = [&]() -> awaitable<void> {
-    auto exited = co_await reaper_.async_wait_exited(pid);
-    t_exit = Clock::now();
-    if (exited) {
-      // The main process is over: whatever it left behind (children, daemons holding the pipes
-      // open) dies now, while its zombie still pins the process group id.
-      child.kill();
-      exit_status = child.reap();
-    } else {
-      exit_status = exited.error();
-      child.kill();
-    }
-    deadline.cancel();
-  };
-  auto watch_deadline = [&]() -> awaitable<void> {
-    // The operands below start in order: when the child was already gone by the time
-    // watch_exit looked (a warm child can finish before the server starts watching), its
-    // deadline.cancel() found no wait to cancel, and this wait would last the whole timeout.
-    if (child.reaped()) co_return;
-    auto [ec] = co_await deadline.async_wait(as_tuple(use_awaitable));
-    if (!ec && !child.reaped()) {
-      timed_out = true;
-      child.kill();
-    }
-  };
-
-  bool cancelled = false;
-  if (request.cancel) {
-    request.cancel->on_cancel([&] {
-      cancelled = true;
-      child.kill();
-    });
-  }
-  co_await (drain(out_pipe, out_buf, on_output_overflow) &&
-            drain(err_pipe, err_buf, on_output_overflow) &&
-            drain(result_pipe, result_buf, on_result_overflow) && watch_setup() && watch_exit() &&
-            watch_deadline());
-  if (request.cancel) request.cancel->clear();
-
-  // No process of the run may outlive the response, and nothing it wrote may reach the next run
-  // of this slot (same uid). The files are removed as the run's uid: a root server without
-  // CAP_DAC_OVERRIDE could not, the uid itself can (it owns them; the shared dirs are sticky).
+  // Nothing the run wrote may reach the next run of this slot (same uid). The files are removed
+  // as the run's uid: a root server without CAP_DAC_OVERRIDE could not, the uid itself can (it
+  // owns them; the shared dirs are sticky).
   if (options_.switch_ids) {
-    std::string detail;
-    if (!co_await clear_uid(params.uid, params.gid, detail))
-      log_warning("clearing the uid", detail);
     // Its own directory and anything else it made in the scratch root (which it cannot list,
     // but we can).
     std::vector<std::string> names;
@@ -273,64 +256,18 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
     if (auto r = jail::remove_tree_at(scratch_->fd(), scratch_name.c_str()); !r)
       log_warning("removing the scratch directory", r.error().message());
   }
-  const auto t_drained = Clock::now();
 
-  RunOutcome outcome;
-  outcome.isolation = Isolation::kRlimit;
-  outcome.phases.spawn_ms = ms_between(t_start, t_exec);
-  outcome.phases.run_ms = ms_between(t_exec, t_exit);
-
-  if (!setup_buf.data().empty()) {
+  ClassifyInput input;
+  if (!run.setup.data().empty()) {
     jail::SetupFailure failure{};
-    std::memcpy(&failure, setup_buf.data().data(),
-                std::min(sizeof failure, setup_buf.data().size()));
-    outcome = internal_error(Isolation::kRlimit,
-                             "sandbox setup failed: " + jail::RlimitSpawner::describe(failure));
-    outcome.phases.spawn_ms = ms_between(t_start, t_exit);
-    co_return outcome;
+    std::memcpy(&failure, run.setup.data().data(),
+                std::min(sizeof failure, run.setup.data().size()));
+    input.setup_failure = jail::RlimitSpawner::describe(failure);
   }
-  if (!exit_status) {
-    co_return internal_error(Isolation::kRlimit,
-                             "waiting for the sandbox: " + exit_status.error().message());
-  }
-
-  outcome.ran = true;
-  outcome.stdout_data = sanitize_utf8(out_buf.data());
-  outcome.stderr_data = sanitize_utf8(err_buf.data());
-  outcome.truncated = out_buf.overflowed() || err_buf.overflowed();
-  const rusage& ru = exit_status->usage;
-  outcome.usage.wall_ms = ms_between(t_start, t_exit);
-  outcome.usage.cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  // ru_maxrss is in KiB: the largest resident set of the process or a child it reaped.
-  outcome.usage.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
-
-  const int sig = exit_status->signal;
-  if (cancelled) {
-    outcome.status = Status::kCancelled;
-    outcome.message = "cancelled: the client went away";
-  } else if (timed_out || sig == SIGXCPU) {
-    outcome.status = Status::kTimeout;
-    outcome.message =
-        "the script did not finish within " + std::to_string(request.timeout.count()) + " ms";
-  } else if (output_limited) {
-    outcome.status = Status::kOutputLimit;
-    outcome.message =
-        result_buf.overflowed()
-            ? "main()'s result is larger than " + std::to_string(cap) + " bytes"
-            : "the script wrote more than " + std::to_string(cap) + " bytes to stdout or stderr";
-  } else if (decode_runner_result(result_buf.data(), outcome)) {
-    // The runner reported: ok or the script's own error, already in outcome.
-  } else if (sig != 0) {
-    outcome.status = Status::kKilled;
-    outcome.signal = sig;
-    outcome.message = "the script was killed by " + signal_name(sig);
-  } else {
-    outcome.status = Status::kException;
-    outcome.message = "the interpreter exited with status " + std::to_string(exit_status->code) +
-                      " before main() returned (see stderr)";
-  }
-  outcome.phases.teardown_ms = ms_between(t_exit, t_drained);
+  input.timeout = request.timeout;
+  input.memory_bytes = request.memory_bytes;
+  input.max_output_bytes = settings_.max_output_bytes;
+  RunOutcome outcome = classify(run, input);
   outcome.isolation = Isolation::kRlimit;
   co_return outcome;
 }

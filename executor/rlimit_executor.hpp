@@ -50,10 +50,6 @@ class RlimitExecutor final : public Executor {
 
  private:
   jail::RlimitRunParams params_for(const ExecuteRequest& request) const;
-  // Kills every process of `uid` and waits (without blocking the loop, bounded) until /proc
-  // shows none, reaping those that were reparented to this process (it may be pid 1 of a
-  // container). Returns false if some survived the bound.
-  boost::asio::awaitable<bool> clear_uid(uid_t uid, gid_t gid, std::string& detail);
 
   boost::asio::any_io_executor io_;
   Settings settings_;

@@ -3,9 +3,6 @@
 #include <signal.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstring>
@@ -13,21 +10,16 @@
 
 #include "cgroups/error.hpp"
 #include "executor/cancel.hpp"
-#include "executor/output_capture.hpp"
+#include "executor/outcome.hpp"
 #include "executor/run_io.hpp"
-#include "executor/runner_protocol.hpp"
+#include "executor/supervise.hpp"
 #include "jail/child.hpp"
 
 namespace pysandbox::executor {
 
 namespace {
 
-using boost::asio::as_tuple;
 using boost::asio::awaitable;
-using boost::asio::use_awaitable;
-using boost::asio::posix::stream_descriptor;
-using Clock = std::chrono::steady_clock;
-using namespace boost::asio::experimental::awaitable_operators;
 
 }  // namespace
 
@@ -68,15 +60,52 @@ jail::RunParams SandboxExecutor::params_for(const ExecuteRequest& request) const
   return p;
 }
 
+namespace {
+
+// A namespace sandbox: its main process is the init of its PID namespace, so its exit takes
+// every other process of the sandbox along (pid_namespaces(7)); in full mode the cgroup leaf
+// also kills, measures and is removed.
+class NamespaceSandbox final : public SandboxProcess {
+ public:
+  NamespaceSandbox(boost::asio::any_io_executor io, pid_t pid, jail::sys::UniqueFd pidfd,
+                   std::optional<cgroups::LeafCgroup> leaf)
+      : child_(std::move(io), pid, std::move(pidfd)), leaf_(std::move(leaf)) {}
+
+  void kill() noexcept override {
+    child_.kill();
+    if (leaf_) (void)leaf_->kill();
+  }
+  awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() override {
+    co_return co_await child_.async_wait_exit();
+  }
+  std::optional<cgroups::LeafStats> stats() const override {
+    if (!leaf_) return std::nullopt;
+    auto st = leaf_->stats();
+    if (!st) return std::nullopt;
+    return *st;
+  }
+  awaitable<void> teardown() override {
+    if (!leaf_) co_return;
+    // Waits (without blocking the loop) until the leaf is empty, then removes it.
+    if (auto gone = co_await leaf_->async_destroy(); !gone)
+      cgroups::log_warning("cgroup leaf teardown: " + gone.error().message());
+  }
+
+ private:
+  jail::Child child_;
+  std::optional<cgroups::LeafCgroup> leaf_;
+};
+
+}  // namespace
+
 awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
+  const Isolation mode = isolation();
   if (request.cancel && request.cancel->cancelled()) {
     RunOutcome gone;
     gone.status = Status::kCancelled;
-    gone.isolation = isolation();
+    gone.isolation = mode;
     co_return gone;
   }
-  const auto t_start = Clock::now();
-  const Isolation mode = isolation();
 
   auto io = make_run_io(request);
   if (!io) co_return internal_error(mode, "pipes: " + io.error().message());
@@ -129,151 +158,30 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   }
 
   // Only the sandbox may hold the write ends: EOF then means every process in it is gone.
-  io->out.write.reset();
-  io->err.write.reset();
-  io->result.write.reset();
-  io->script.reset();
-  io->stdin_data.reset();
+  RunStreams streams{std::move(io->out.read), std::move(io->err.read), std::move(io->result.read),
+                     std::move(spawned->setup_errors)};
+  io.value() = RunIo{};
+  NamespaceSandbox sandbox(io_, spawned->pid, std::move(spawned->pidfd), std::move(leaf));
 
-  jail::Child child(io_, spawned->pid, std::move(spawned->pidfd));
-  stream_descriptor out_pipe(io_, io->out.read.release());
-  stream_descriptor err_pipe(io_, io->err.read.release());
-  stream_descriptor result_pipe(io_, io->result.read.release());
-  stream_descriptor setup_pipe(io_, spawned->setup_errors.release());
+  SuperviseLimits limits;
+  limits.timeout = request.timeout;
+  limits.max_output_bytes = settings_.max_output_bytes;
+  limits.truncate_output = settings_.truncate_output;
+  limits.setup_record_bytes = sizeof(jail::SetupFailure);
+  const Supervised run =
+      co_await supervise(sandbox, std::move(streams), limits, request.cancel.get());
 
-  const std::size_t cap = settings_.max_output_bytes;
-  BoundedBuffer out_buf(cap), err_buf(cap), result_buf(cap), setup_buf(sizeof(jail::SetupFailure));
-  bool timed_out = false;
-  bool output_limited = false;
-  Clock::time_point t_exec = t_start, t_exit = t_start;
-  boost::system::result<jail::sys::ExitStatus> exit_status = boost::system::error_code{};
-
-  boost::asio::steady_timer deadline(io_, request.timeout);
-  // Killing the PID namespace's init takes every process of the namespace with it; cgroup.kill
-  // also covers the leaf as a whole.
-  auto kill_sandbox = [&] {
-    child.kill();
-    if (leaf) (void)leaf->kill();
-  };
-  auto on_output_overflow = [&] {
-    if (settings_.truncate_output) return;
-    output_limited = true;
-    kill_sandbox();
-  };
-  auto watch_setup = [&]() -> awaitable<void> {
-    co_await drain(setup_pipe, setup_buf, nullptr);
-    t_exec = Clock::now();
-  };
-  auto watch_exit = [&]() -> awaitable<void> {
-    exit_status = co_await child.async_wait_exit();
-    t_exit = Clock::now();
-    deadline.cancel();
-  };
-  auto watch_deadline = [&]() -> awaitable<void> {
-    // The operands below start in order: when the child was already gone by the time
-    // watch_exit looked (a warm child can finish before the server starts watching), its
-    // deadline.cancel() found no wait to cancel, and this wait would last the whole timeout.
-    if (child.reaped()) co_return;
-    auto [ec] = co_await deadline.async_wait(as_tuple(use_awaitable));
-    if (!ec && !child.reaped()) {
-      timed_out = true;
-      kill_sandbox();
-    }
-  };
-  // The result channel is never truncated: a cut JSON document would be useless.
-  auto on_result_overflow = [&] {
-    output_limited = true;
-    kill_sandbox();
-  };
-
-  bool cancelled = false;
-  if (request.cancel) {
-    request.cancel->on_cancel([&] {
-      cancelled = true;
-      kill_sandbox();
-    });
-  }
-  co_await (drain(out_pipe, out_buf, on_output_overflow) &&
-            drain(err_pipe, err_buf, on_output_overflow) &&
-            drain(result_pipe, result_buf, on_result_overflow) && watch_setup() && watch_exit() &&
-            watch_deadline());
-  if (request.cancel) request.cancel->clear();
-
-  std::optional<cgroups::LeafStats> cg;
-  if (leaf) {
-    if (auto st = leaf->stats()) cg = *st;
-    // Waits (without blocking the loop) until the leaf is empty, then removes it.
-    if (auto gone = co_await leaf->async_destroy(); !gone) {
-      cgroups::log_warning("cgroup leaf teardown: " + gone.error().message());
-    }
-  }
-  const auto t_drained = Clock::now();
-
-  RunOutcome outcome;
-  outcome.isolation = mode;
-  outcome.phases.spawn_ms = ms_between(t_start, t_exec);
-  outcome.phases.run_ms = ms_between(t_exec, t_exit);
-
-  if (!setup_buf.data().empty()) {
+  ClassifyInput input;
+  if (!run.setup.data().empty()) {
     jail::SetupFailure failure{};
-    std::memcpy(&failure, setup_buf.data().data(),
-                std::min(sizeof failure, setup_buf.data().size()));
-    outcome = internal_error(mode, "sandbox setup failed: " + spawner_.describe(failure));
-    outcome.phases.spawn_ms = ms_between(t_start, t_exit);
-    co_return outcome;
+    std::memcpy(&failure, run.setup.data().data(),
+                std::min(sizeof failure, run.setup.data().size()));
+    input.setup_failure = spawner_.describe(failure);
   }
-  if (!exit_status) {
-    co_return internal_error(mode, "waiting for the sandbox: " + exit_status.error().message());
-  }
-
-  outcome.ran = true;
-  outcome.stdout_data = sanitize_utf8(out_buf.data());
-  outcome.stderr_data = sanitize_utf8(err_buf.data());
-  outcome.truncated = out_buf.overflowed() || err_buf.overflowed();
-  const rusage& ru = exit_status->usage;
-  outcome.usage.wall_ms = ms_between(t_start, t_exit);
-  outcome.usage.cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  // ru_maxrss is in KiB: the largest resident set of the init process or a reaped descendant.
-  outcome.usage.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
-  if (cg) {
-    // The leaf saw every process of the sandbox, all the time.
-    outcome.usage.cpu_ms = static_cast<double>(cg->cpu_usage_usec) / 1e3;
-    outcome.usage.peak_memory_bytes = cg->memory_peak_bytes;
-  }
-  const bool oom_killed = cg && cg->oom_kill > 0;
-
-  const int sig = exit_status->signal;
-  if (cancelled) {
-    outcome.status = Status::kCancelled;
-    outcome.message = "cancelled: the client went away";
-  } else if (timed_out || sig == SIGXCPU) {
-    outcome.status = Status::kTimeout;
-    outcome.message =
-        "the script did not finish within " + std::to_string(request.timeout.count()) + " ms";
-  } else if (output_limited) {
-    outcome.status = Status::kOutputLimit;
-    outcome.message =
-        result_buf.overflowed()
-            ? "main()'s result is larger than " + std::to_string(cap) + " bytes"
-            : "the script wrote more than " + std::to_string(cap) + " bytes to stdout or stderr";
-  } else if (decode_runner_result(result_buf.data(), outcome)) {
-    // The runner reported: ok or the script's own error, already in outcome.
-  } else if (oom_killed) {
-    // memory.oom.group=1: the kernel's OOM killer took the whole leaf.
-    outcome.status = Status::kMemoryLimit;
-    outcome.message = "the script exceeded its memory limit of " +
-                      std::to_string(request.memory_bytes >> 20) + " MiB";
-  } else if (sig != 0) {
-    outcome.status = Status::kKilled;
-    outcome.signal = sig;
-    outcome.message = "the script was killed by " + signal_name(sig);
-  } else {
-    outcome.status = Status::kException;
-    outcome.message = "the interpreter exited with status " + std::to_string(exit_status->code) +
-                      " before main() returned (see stderr)";
-  }
-  outcome.phases.teardown_ms = ms_between(t_exit, t_drained);
+  input.timeout = request.timeout;
+  input.memory_bytes = request.memory_bytes;
+  input.max_output_bytes = settings_.max_output_bytes;
+  RunOutcome outcome = classify(run, input);
   outcome.isolation = mode;
   if (!zygote_flavour.empty()) {
     outcome.start = "warm";

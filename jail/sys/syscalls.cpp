@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -173,6 +174,13 @@ int raw_pivot_root(const char* new_root, const char* put_old) noexcept {
 
 int raw_close_range(unsigned first, unsigned last, unsigned flags) noexcept {
   return ::syscall(SYS_close_range, first, last, flags) == 0 ? 0 : -errno;
+}
+
+void release_unix_socket() noexcept {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return;
+  ::close(pair[0]);
+  ::close(pair[1]);
 }
 
 bool has_reader(int write_fd) noexcept {

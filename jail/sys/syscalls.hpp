@@ -79,6 +79,10 @@ Result<ExitStatus> wait4_blocking(pid_t pid) noexcept;
 // the system's init, so it can reap them (gVisor: EINVAL).
 Result<void> become_child_subreaper() noexcept;
 
+// Creates and releases a unix socket pair: the release runs the kernel's garbage collector of
+// unreachable fds in flight when there are any (unix_release_sock() in net/unix/af_unix.c).
+void release_unix_socket() noexcept;
+
 // Async-signal-safe helpers for the child side (return 0 or -errno, never touch errno-based
 // C++ machinery).
 int raw_pivot_root(const char* new_root, const char* put_old) noexcept;

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -405,6 +407,79 @@ def main():
 )");
   victim.join();
   EXPECT_EQ(result, boost::json::value(0));
+}
+
+// Shmem (tmpfs and memfd pages) of the whole host, in bytes.
+std::uint64_t host_shmem_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "Shmem:") return kib * 1024;
+  }
+  return 0;
+}
+
+// The script's own stdout, stderr and result pipes, parked as fds in flight in a cycle of unix
+// sockets that nothing can reach once the script returns: the kernel keeps the write ends open
+// until its garbage collector runs. The run must still end when its sandbox ends.
+constexpr const char* kParkInCycle = R"(
+import array, socket
+def park(fds):
+    a1, a2 = socket.socketpair()
+    b1, b2 = socket.socketpair()
+    rights = array.array("i", [a1.fileno(), a2.fileno(), b1.fileno(), b2.fileno()] + fds)
+    a1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+    b1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+    for s in (a1, a2, b1, b2):
+        s.close()
+)";
+
+TEST_F(AttackTest, PipesParkedInAnUnreachableSocketCycleDoNotHoldTheResponse) {
+  const auto started = std::chrono::steady_clock::now();
+  auto r = run(std::string(kParkInCycle) + R"(
+def main():
+    print("parked")
+    park([1, 2, 4])
+    return "done"
+)",
+               R"("timeout_ms": 3000)");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().as_object().at("result"), "done");
+  EXPECT_EQ(r.json().as_object().at("stdout"), "parked\n");
+  // Not the deadline and not the kernel's next unrelated collection: the end of the sandbox.
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+}
+
+TEST_F(AttackTest, MemoryParkedInFlightIsFreedAfterEachRun) {
+  // 48 MiB of tmpfs (or memfd, where allowed) per run, kept alive by an fd in flight: ten runs
+  // would pin 480 MiB of host memory past their end without a collection after each run.
+  const std::string script = std::string(kParkInCycle) + R"(
+import os
+def main():
+    block = b"z" * (1 << 20)
+    try:
+        fd = os.memfd_create("parked")
+    except OSError:
+        fd = os.open("/tmp/parked", os.O_RDWR | os.O_CREAT, 0o600)
+        os.unlink("/tmp/parked")
+    for _ in range(48):
+        os.write(fd, block)
+    park([fd, 1, 2, 4])
+    return "parked"
+)";
+  const std::uint64_t before = host_shmem_bytes();
+  for (int i = 0; i < 10; ++i) {
+    auto r = run(script, R"("timeout_ms": 10000, "memory_mb": 512)");
+    ASSERT_EQ(r.status, 200u) << r.body;
+  }
+  const std::uint64_t after = host_shmem_bytes();
+  const std::int64_t grown = static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before);
+  std::cout << "host Shmem before " << (before >> 20) << " MiB, after " << (after >> 20)
+            << " MiB\n";
+  EXPECT_LT(grown, 96ll << 20) << "host Shmem grew by " << (grown >> 20) << " MiB";
 }
 
 }  // namespace

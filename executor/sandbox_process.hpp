@@ -1,0 +1,35 @@
+// One running sandbox as the supervise loop sees it. Each mode says how to kill it, how to learn
+// that it ended and what to clean up; the loop around it (executor/supervise.hpp) is the same for
+// every mode and every start path.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+
+#include "cgroups/stats.hpp"
+#include "jail/sys/syscalls.hpp"
+
+namespace pysandbox::executor {
+
+class SandboxProcess {
+ public:
+  virtual ~SandboxProcess() = default;
+
+  // SIGKILL to every process of the sandbox. Idempotent; harmless after the end.
+  virtual void kill() noexcept = 0;
+
+  // Completes when the sandbox's main process has exited and was reaped: its status and rusage.
+  virtual boost::asio::awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() = 0;
+
+  // After wait_exit(): returns once no process of the sandbox is left (stragglers killed).
+  // Where the main process is the sandbox's PID-namespace init, its exit already means that.
+  virtual boost::asio::awaitable<void> wait_gone() { co_return; }
+
+  // Usage of the whole sandbox where the mode measures it (a cgroup); read before teardown().
+  virtual std::optional<cgroups::LeafStats> stats() const { return std::nullopt; }
+
+  // Removes what the run left behind (its cgroup leaf, its files), once its streams are closed.
+  virtual boost::asio::awaitable<void> teardown() { co_return; }
+};
+
+}  // namespace pysandbox::executor
