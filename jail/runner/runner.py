@@ -31,8 +31,25 @@ class NotJson(Exception):
     pass
 
 
+def _encode(payload):
+    text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        if payload.get("status") == "ok":
+            # A lone surrogate (e.g. "\ud800") in the result: UTF-8 cannot carry it, and
+            # replacing it would change the value silently.
+            bad = text[exc.start:exc.end]
+            return _encode(_error(
+                "not_json_serializable",
+                "result contains the lone surrogate %s, which UTF-8 cannot encode"
+                % ", ".join("U+%04X" % ord(c) for c in bad)))
+        # Messages and tracebacks are text for a person: keep the code point visible.
+        return text.encode("utf-8", "backslashreplace")
+
+
 def _emit(payload):
-    data = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
+    data = _encode(payload)
     view = memoryview(data)
     while view:
         written = os.write(RESULT_FD, view)
@@ -105,7 +122,22 @@ def _exception_outcome(exc, where):
     return _error("exception", "%s raised %s" % (where, text), _script_traceback(exc))
 
 
+_owner = None
+
+
+def _forked_child():
+    # Only the script's own process reports: a process it forks (os.fork, multiprocessing) has
+    # no result channel, so returning from main() or raising in it cannot replace the answer.
+    try:
+        os.close(RESULT_FD)
+    except OSError:
+        pass
+
+
 def _run():
+    global _owner
+    _owner = os.getpid()
+    os.register_at_fork(after_in_child=_forked_child)
     with os.fdopen(SCRIPT_FD, "rb", closefd=True) as f:
         source = f.read()
     try:
@@ -151,6 +183,9 @@ def _finish(outcome):
             stream.flush()
         except BaseException:
             pass
+    if os.getpid() != _owner:
+        # A forked child came back through main(): it ends like a process would, silently.
+        os._exit(0 if outcome.get("status") == "ok" else 1)
     try:
         _emit(outcome)
     except MemoryError:

@@ -3,16 +3,19 @@
 //
 // PYSANDBOX_E2E_ARGS (space-separated) adds server flags, so the same suite runs in every
 // isolation mode and with the pool on or off.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -407,6 +410,135 @@ def main():
 )");
   victim.join();
   EXPECT_EQ(result, boost::json::value(0));
+}
+
+TEST_F(AttackTest, OnlyTheScriptsOwnProcessAnswers) {
+  // A forked child that returns from main(), raises in it, or writes to the result channel
+  // (fd 4) itself must not replace the parent's answer.
+  auto r = run(R"(
+import os
+def main():
+    got = []
+    for how in ("return", "raise", "write"):
+        pid = os.fork()
+        if pid == 0:
+            if how == "raise":
+                raise ValueError("from the child")
+            if how == "write":
+                try:
+                    os.write(4, b'{"status": "ok", "result": "forged by the child"}')
+                except OSError as e:
+                    return "write refused: " + e.strerror
+            return "the child's answer"
+        _, status = os.waitpid(pid, 0)
+        got.append(os.waitstatus_to_exitcode(status))
+    return ["parent", got]
+)");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(boost::json::serialize(r.json().as_object().at("result")), R"(["parent",[0,1,0]])")
+      << r.body;
+}
+
+TEST_F(AttackTest, GarbageOnTheResultChannelIsNeverSentAsJson) {
+  // The channel is the script's to write: every answer must still parse as JSON.
+  // Python bytes expressions, written to fd 4 as they are.
+  const std::vector<std::string> payloads = {
+      R"(b'{"status": "ok", "result": [1e400]}')",
+      R"(b'{"status": "ok", "result": -1e999}')",
+      R"(b'{"status": "ok", "result": ' + b'7' * 5000 + b'}')",
+      R"(b'{"status": "ok", "result": NaN}')",
+      R"(b'{"status": "ok", "result": "\xff\xfe"}')",
+      R"(b'{"status": "ok", "result": "\\ud800"}')"};
+  for (const auto& payload : payloads) {
+    auto r = run("import os\ndef main():\n    os.write(4, " + payload + ")\n    os._exit(0)\n");
+    EXPECT_EQ(r.status, 422u) << payload << " -> " << r.body.substr(0, 300);
+    const auto doc = r.json();
+    ASSERT_TRUE(doc.is_object()) << "not JSON: " << r.body.substr(0, 300);
+    EXPECT_EQ(doc.as_object().at("error_type"), "not_json_serializable") << payload;
+  }
+  // A lone surrogate returned the ordinary way is refused by name, not replaced.
+  auto r = run("def main():\n    return {'text': 'a\\ud800b'}\n");
+  ASSERT_EQ(r.status, 422u) << r.body;
+  EXPECT_EQ(r.json().as_object().at("error_type"), "not_json_serializable");
+  EXPECT_NE(r.body.find("U+D800"), std::string::npos) << r.body;
+}
+
+TEST_F(AttackTest, ConcurrentSandboxesCannotLockSharedFiles) {
+  // A lock on a file every sandbox shares (the read-only /usr, the /dev nodes) would be a
+  // channel between concurrent sandboxes and would block host processes that lock it.
+  const std::string attempts = R"(
+import fcntl, os, struct, time
+def attempts():
+    out = {}
+    shared = os.open("/usr/lib/python3.11/os.py", os.O_RDONLY)
+    null = os.open("/dev/null", os.O_RDWR)
+    tries = {
+        "flock_ex": lambda: fcntl.flock(shared, fcntl.LOCK_EX | fcntl.LOCK_NB),
+        "flock_sh": lambda: fcntl.flock(shared, fcntl.LOCK_SH | fcntl.LOCK_NB),
+        "posix_rd": lambda: fcntl.lockf(shared, fcntl.LOCK_SH | fcntl.LOCK_NB),
+        "posix_wr_dev_null": lambda: fcntl.lockf(null, fcntl.LOCK_EX | fcntl.LOCK_NB),
+        "getlk": lambda: fcntl.fcntl(null, fcntl.F_GETLK, struct.pack("hhqqi", 1, 0, 0, 0, 0)),
+        "ofd_wr": lambda: fcntl.fcntl(null, 37, struct.pack("hhqqi", 1, 0, 0, 0, 0)),
+        "lease": lambda: fcntl.fcntl(shared, fcntl.F_SETLEASE, fcntl.F_RDLCK),
+    }
+    for name, fn in tries.items():
+        try:
+            fn()
+            out[name] = "granted"
+        except OSError as e:
+            out[name] = e.strerror
+    return out
+)";
+  const char* refused =
+      R"({"flock_ex":"Operation not permitted","flock_sh":"Operation not permitted",)"
+      R"("posix_rd":"Operation not permitted","posix_wr_dev_null":"Operation not permitted",)"
+      R"("getlk":"Operation not permitted","ofd_wr":"Operation not permitted",)"
+      R"("lease":"Operation not permitted"})";
+  std::thread holder([&] {
+    auto r =
+        run(attempts + "def main():\n    got = attempts()\n    time.sleep(2)\n    return got\n");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(boost::json::serialize(r.json().as_object().at("result")), refused);
+  });
+  // The second sandbox runs while the first is alive (it sleeps after its attempts).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (processes_with_uids(kUidBase, kConcurrency).empty() &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  auto r = run(attempts + "def main():\n    return attempts()\n");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(boost::json::serialize(r.json().as_object().at("result")), refused);
+  // And the host can still lock the shared file exclusively.
+  const int fd = ::open("/usr/lib/python3.11/os.py", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0) << std::strerror(errno);
+  ::close(fd);
+  holder.join();
+}
+
+TEST_F(AttackTest, UncountedMemoryPrimitivesAreRefused) {
+  // Pages no rlimit counts: memfds and SysV shared memory are refused outright; POSIX shared
+  // memory lives in /dev/shm, the sandbox's size-limited /tmp.
+  auto result = result_of(R"(
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def main():
+    out = {}
+    try:
+        os.memfd_create("x")
+        out["memfd"] = "created"
+    except OSError as e:
+        out["memfd"] = e.strerror
+    shmid = libc.shmget(0, 64 << 20, 0o1600)
+    out["shmget"] = "created" if shmid >= 0 else os.strerror(ctypes.get_errno())
+    msq = libc.msgget(0, 0o1600)
+    out["msgget"] = "created" if msq >= 0 else os.strerror(ctypes.get_errno())
+    return out
+)");
+  EXPECT_EQ(boost::json::serialize(result),
+            R"({"memfd":"Operation not permitted","shmget":"Function not implemented",)"
+            R"("msgget":"Function not implemented"})");
 }
 
 // Shmem (tmpfs and memfd pages) of the whole host, in bytes.
