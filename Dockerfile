@@ -39,7 +39,8 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-
  && cmake --build /build --target pysandboxd -j"$(nproc)" \
  && cmake --install /build --prefix /opt/pysandbox --strip \
  && test -x /opt/pysandbox/bin/pysandboxd \
- && test -x /opt/pysandbox/bin/pysandbox-zygote \
+ && test -x /opt/pysandbox/bin/pysandbox-init \
+ && test -f /opt/pysandbox/share/pysandbox/_pysandbox_zygote.so \
  && test -f /opt/pysandbox/share/pysandbox/zygote.py \
  && test -f /opt/pysandbox/share/pysandbox/runner.py \
  && test -f /opt/pysandbox/share/pysandbox/default.policy
@@ -53,20 +54,22 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       python3 python3-numpy python3-pandas \
-      libseccomp2 libcgroup2 libboost-json1.81.0 libpython3.11 \
+      libseccomp2 libcgroup2 libboost-json1.81.0 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
  && groupadd --system --gid 10001 pysandbox \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin pysandbox
 
 COPY --from=build /opt/pysandbox/bin/pysandboxd /usr/local/bin/pysandboxd
-# The warm pool's zygote (CPython embedded; found next to pysandboxd).
-COPY --from=build /opt/pysandbox/bin/pysandbox-zygote /usr/local/bin/pysandbox-zygote
+# Every sandbox's init (static; found next to pysandboxd), and the data directory: the runner, the
+# seccomp policies, and the warm pool's zygote bootstrap with its native module.
+COPY --from=build /opt/pysandbox/bin/pysandbox-init /usr/local/bin/pysandbox-init
 COPY --from=build /opt/pysandbox/share/pysandbox/ /usr/local/share/pysandbox/
 
 # Fail the build, not the first request, if a shared library is missing or the binary does not
 # start.
-RUN ! ldd /usr/local/bin/pysandboxd /usr/local/bin/pysandbox-zygote | grep -F 'not found' \
+RUN ! ldd /usr/local/bin/pysandboxd /usr/local/share/pysandbox/_pysandbox_zygote.so \
+      | grep -F 'not found' \
  && /usr/local/bin/pysandboxd --help >/dev/null \
  && /usr/bin/python3 -c 'import numpy, pandas'
 

@@ -23,6 +23,7 @@
 #include "jail/capabilities.hpp"
 #include "jail/probe.hpp"
 #include "jail/rlimit_spawner.hpp"
+#include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
 #include "jail/sys/unique_fd.hpp"
 #include "seccomp_policies/compiler.hpp"
@@ -70,6 +71,13 @@ std::string default_data_dir() {
   return (exe.parent_path().parent_path() / "share" / "pysandbox").string();
 }
 
+std::string default_init_path() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "/usr/local/bin/pysandbox-init";
+  return (exe.parent_path() / "pysandbox-init").string();
+}
+
 std::string read_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(std::string("cannot read the ") + what + " at " + path);
@@ -95,6 +103,19 @@ std::string missing(const jail::HostCapabilities& caps) {
     out += std::string(need) + " (" + (c != nullptr ? c->detail : "not probed") + ")";
   }
   return out;
+}
+
+// How a sandbox's CPU is shared: its init makes it a session of its own, which the scheduler
+// treats as one group where autogroup is on (CONFIG_SCHED_AUTOGROUP and
+// kernel.sched_autogroup_enabled); a cgroup's cpu.max caps it in full mode.
+std::string cpu_share(bool cgroup) {
+  if (cgroup) return "cgroup cpu.max per sandbox";
+  std::ifstream in("/proc/sys/kernel/sched_autogroup_enabled");
+  int enabled = 0;
+  if ((in >> enabled) && enabled == 1)
+    return "one scheduling group per sandbox (its own session; kernel autogroup)";
+  return "per process: the kernel's autogroup is off (kernel.sched_autogroup_enabled), so a "
+         "sandbox's share grows with its processes, up to pids-max, until its deadline";
 }
 
 std::string kill_action() {
@@ -137,16 +158,7 @@ std::string probe_rlimit_spawn(const jail::RlimitSpawner& spawner, const jail::S
   params.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
   auto spawned = spawner.spawn(params);
   if (!spawned) return "fork: " + spawned.error().message();
-  jail::SetupFailure failure{};
-  std::size_t got = 0;
-  for (;;) {
-    const ssize_t n = ::read(spawned->setup_errors.get(), reinterpret_cast<char*>(&failure) + got,
-                             sizeof failure - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-    if (got == sizeof failure) break;
-  }
+  const jail::ChannelReport report = jail::read_channel_blocking(spawned->channel.get());
   auto status = jail::sys::wait4_blocking(spawned->pid);
   std::string cleanup;
   if (options.switch_ids) {
@@ -159,11 +171,14 @@ std::string probe_rlimit_spawn(const jail::RlimitSpawner& spawner, const jail::S
     if (auto r = jail::remove_tree_at(root->fd(), name.c_str()); !r)
       cleanup = "removing the run's directory: " + r.error().message();
   }
-  if (got == sizeof failure) return jail::RlimitSpawner::describe(failure);
+  if (report.setup_failed) {
+    const auto& r = *report.setup_failed;
+    return jail::RlimitSpawner::describe(jail::SetupFailure{r.step, r.index, r.err});
+  }
   if (!status) return "wait4: " + status.error().message();
-  if (status->signal != 0)
-    return "probe process killed by signal " + std::to_string(status->signal);
-  if (status->code != 0) return "probe process exited with status " + std::to_string(status->code);
+  if (!report.exited) return "the probe's init ended without a report";
+  if (report.exited->status != 0)
+    return "probe process " + jail::describe_wait_status(report.exited->status);
   return cleanup;
 }
 
@@ -248,6 +263,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
 
   jail::RlimitJailConfig config;
   config.executable = settings.python_path;
+  config.init_path = settings.init_path;
   config.argv = {settings.python_path, "-I", "-B", "-u", "-c", runner};
   config.env = kSandboxEnv;
   config.seccomp = bpf.get();
@@ -388,6 +404,8 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
                                              : "kill of the run's process group"},
       {"memory_limit", "RLIMIT_AS"},
       {"rlimits", std::move(rlimits)},
+      {"cpu_share", cpu_share(false)},
+      {"uids", {{"first", settings.uid_base}, {"count", settings.max_concurrency}}},
   };
   if (bpf) {
     caps["seccomp_kill_action"] = kill_action();
@@ -403,45 +421,53 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
 // The warm path's zygotes get the cold path's jail, flag by flag: same interpreter, runner, seccomp
 // policy, read-only paths and tmpfs size.
 std::unique_ptr<ZygotePool> make_pool(boost::asio::any_io_executor io, const Settings& settings,
-                                      const jail::JailConfig& config, std::string& why_not) {
+                                      const jail::JailConfig& config, UidPool& uids,
+                                      std::string& why_not) {
   if (!settings.pool) {
     why_not = "--pool off";
     return nullptr;
   }
-  PoolOptions options;
-  options.zygote_path = settings.zygote_path;
-  if (options.zygote_path.empty()) {
-    std::error_code ec;
-    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    options.zygote_path = (exe.parent_path() / "pysandbox-zygote").string();
-  }
-  if (::access(options.zygote_path.c_str(), X_OK) != 0) {
-    why_not = options.zygote_path + " is missing: every run starts cold";
+  const std::string module = settings.data_dir + "/_pysandbox_zygote.so";
+  if (::access(module.c_str(), R_OK) != 0) {
+    why_not = module + " is missing: every run starts cold";
     return nullptr;
   }
-  // The zygote embeds libpython PYSANDBOX_EMBEDDED_PYTHON; a different --python would make warm
-  // and cold runs differ.
+  // The zygote module is built for CPython PYSANDBOX_PYTHON_VERSION; another --python could
+  // not load it.
   std::error_code ec;
   const auto real = std::filesystem::canonical(settings.python_path, ec);
-  const std::string want = "python" PYSANDBOX_EMBEDDED_PYTHON;
+  const std::string want = "python" PYSANDBOX_PYTHON_VERSION;
   if (ec || real.filename().string() != want) {
-    why_not = "the zygote embeds CPython " PYSANDBOX_EMBEDDED_PYTHON " but --python is " +
+    why_not = "the zygote module is built for CPython " PYSANDBOX_PYTHON_VERSION
+              " but --python is " +
               (ec ? settings.python_path : real.string()) + ": every run starts cold";
     return nullptr;
   }
-  options.base_args = {"--python",      settings.python_path,
-                       "--bootstrap",   settings.data_dir + "/zygote.py",
-                       "--runner",      settings.data_dir + "/runner.py",
-                       "--policy",      settings.seccomp_policy_path,
-                       "--tmpfs-bytes", std::to_string(config.mounts.tmpfs_bytes)};
-  for (const auto& p : config.mounts.ro_paths) {
-    options.base_args.push_back("--ro-path");
-    options.base_args.push_back(p);
-  }
+  PoolOptions options;
+  options.python_path = settings.python_path;
+  options.bootstrap_path = settings.data_dir + "/zygote.py";
   options.env = config.env;
+  boost::json::array ro_paths;
+  for (const auto& p : config.mounts.ro_paths) ro_paths.emplace_back(p);
+  options.config = {
+      {"module", module},
+      {"init", settings.init_path},
+      {"runner", settings.data_dir + "/runner.py"},
+      {"policy", settings.seccomp_policy_path},
+      {"python", settings.python_path},
+      {"tmpfs_bytes", config.mounts.tmpfs_bytes},
+      {"ro_paths", std::move(ro_paths)},
+      // The most any run may have: a sandbox made ahead lowers them to its run's.
+      {"processes", 2ull * settings.pids_max},
+      {"open_files", settings.nofile_max},
+      {"file_size", settings.fsize_max_bytes},
+  };
   options.preload = settings.preload;
   options.per_flavour = settings.pool_size;
-  return std::make_unique<ZygotePool>(std::move(io), std::move(options));
+  if (const char* fault = std::getenv("PYSANDBOX_TEST_ZYGOTE_FAULT_EVERY")) {
+    options.fault_exit_after_fork = static_cast<unsigned>(std::strtoul(fault, nullptr, 10));
+  }
+  return std::make_unique<ZygotePool>(std::move(io), std::move(options), uids);
 }
 
 }  // namespace
@@ -449,11 +475,30 @@ std::unique_ptr<ZygotePool> make_pool(boost::asio::any_io_executor io, const Set
 std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const Settings& input) {
   Settings settings = input;
   if (settings.data_dir.empty()) settings.data_dir = default_data_dir();
+  if (settings.init_path.empty()) settings.init_path = default_init_path();
+  if (::access(settings.init_path.c_str(), X_OK) != 0)
+    throw std::runtime_error("the sandbox's init " + settings.init_path +
+                             " is not executable (it is built next to pysandboxd)");
   const bool explicit_policy = !settings.seccomp_policy_path.empty();
   if (!explicit_policy) settings.seccomp_policy_path = settings.data_dir + "/default.policy";
   if (::access(settings.python_path.c_str(), X_OK) != 0)
     throw std::runtime_error("the Python interpreter " + settings.python_path +
                              " is not executable (set --python)");
+
+  // What a previous server with the same uid range left (it was killed before it could tear
+  // its sandboxes down, and a sandbox that had not yet set its parent-death signal outlived it)
+  // shares a uid with our sandboxes-to-be: it goes first.
+  if (::geteuid() == 0) {
+    for (uid_t uid = settings.uid_base; uid < settings.uid_base + sandbox_uid_count(settings);
+         ++uid) {
+      const auto left = jail::processes_of_uid(uid);
+      if (left.empty()) continue;
+      std::cerr << boost::json::serialize(boost::json::object{
+                       {"event", "swept_leftovers"}, {"uid", uid}, {"processes", left.size()}})
+                << std::endl;
+      (void)jail::kill_all_of_uid(uid, uid);
+    }
+  }
 
   const std::string runner = read_file(settings.data_dir + "/runner.py", "Python runner");
   std::string seccomp_why;
@@ -474,6 +519,7 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
   // namespaces: the whole jail, with the same policy and interpreter as a request, running `pass`.
   jail::JailConfig config;
   config.executable = settings.python_path;
+  config.init_path = settings.init_path;
   config.argv = {settings.python_path, "-I", "-B", "-u", "-c", runner};
   config.env = kSandboxEnv;
   config.mounts.ro_paths = jail::default_ro_paths();
@@ -602,15 +648,17 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
       {"seccomp_kill_action", kill_action()},
       {"pidfd", true},
       {"memory_limit", delegation ? "cgroup memory.max" : "RLIMIT_AS"},
+      {"cpu_share", cpu_share(delegation.has_value())},
       {"rlimits", boost::json::array{"AS", "CPU", "NPROC", "NOFILE", "FSIZE", "CORE"}},
   };
   for (const auto& [key, value] : cgroup_info) caps[key] = value;
+  caps["uids"] = {{"first", settings.uid_base}, {"count", sandbox_uid_count(settings)}};
   auto pool_io = io;
   auto executor = std::make_unique<SandboxExecutor>(std::move(io), settings, std::move(bpf),
                                                     std::move(*spawner), std::move(delegation),
                                                     std::move(caps));
   std::string why_no_pool;
-  if (auto pool = make_pool(pool_io, settings, config, why_no_pool)) {
+  if (auto pool = make_pool(pool_io, settings, config, executor->uids(), why_no_pool)) {
     executor->set_pool(std::move(pool));
   } else {
     executor->set_pool_off_reason(why_no_pool);

@@ -1,6 +1,7 @@
 #include "executor/outcome.hpp"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include "executor/run_io.hpp"
 #include "executor/runner_protocol.hpp"
@@ -14,13 +15,36 @@ double cpu_ms(const rusage& ru) {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
+// How the script's process ended: as the sandbox's init saw it (its record), or, when init was
+// killed before it could say (the deadline's backstop, a cgroup kill), as the server saw init.
+struct Ending {
+  int signal = 0;
+  int code = 0;
+};
+
+Ending ending_of(const Supervised& run) {
+  if (run.report.exited) {
+    const int status = run.report.exited->status;
+    if (WIFSIGNALED(status)) return {WTERMSIG(status), 0};
+    return {0, WEXITSTATUS(status)};
+  }
+  return {run.exit->signal, run.exit->code};
+}
+
 Usage usage_of(const Supervised& run) {
   Usage u;
   u.wall_ms = ms_between(run.started, run.exited);
-  const rusage& ru = run.exit->usage;
-  u.cpu_ms = cpu_ms(ru);
-  // ru_maxrss is in KiB: the largest resident set of the process or a descendant it reaped.
-  u.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
+  if (run.report.exited) {
+    // Every process of the sandbox, reaped by its init.
+    const auto& r = *run.report.exited;
+    u.cpu_ms = static_cast<double>(r.user_usec + r.system_usec) / 1e3;
+    u.peak_memory_bytes = static_cast<std::uint64_t>(r.max_rss_kib) * 1024;
+  } else {
+    const rusage& ru = run.exit->usage;
+    u.cpu_ms = cpu_ms(ru);
+    // ru_maxrss is in KiB: the largest resident set of the process or a descendant it reaped.
+    u.peak_memory_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
+  }
   if (run.cgroup) {
     // The leaf saw every process of the sandbox, all the time.
     u.cpu_ms = static_cast<double>(run.cgroup->cpu_usage_usec) / 1e3;
@@ -52,7 +76,8 @@ RunOutcome classify(const Supervised& run, const ClassifyInput& in) {
   o.truncated = run.out.overflowed() || run.err.overflowed();
   o.usage = usage_of(run);
 
-  const int sig = run.exit->signal;
+  const Ending ending = ending_of(run);
+  const int sig = ending.signal;
   const std::string cap = std::to_string(in.max_output_bytes);
   if (run.cancelled) {
     o.status = Status::kCancelled;
@@ -92,7 +117,7 @@ RunOutcome classify(const Supervised& run, const ClassifyInput& in) {
     return o;
   }
   o.status = Status::kException;
-  o.message = "the interpreter exited with status " + std::to_string(run.exit->code) +
+  o.message = "the interpreter exited with status " + std::to_string(ending.code) +
               " before main() returned (see stderr)";
   return o;
 }

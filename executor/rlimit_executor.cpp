@@ -19,6 +19,7 @@
 #include "executor/outcome.hpp"
 #include "executor/run_io.hpp"
 #include "executor/supervise.hpp"
+#include "jail/sandbox_init.hpp"
 
 namespace pysandbox::executor {
 
@@ -58,6 +59,11 @@ class RlimitChild {
 
   // The group (setsid made pid == pgid), the process itself (in case it had not yet called
   // setsid), and with a uid of its own every process of that uid, wherever it went.
+  // Asks the run's init to end the run (jail/sandbox_init.hpp).
+  void stop() noexcept {
+    if (!reaped_) ::kill(pid_, jail::kStopSignal);
+  }
+
   void kill() noexcept {
     if (reaped_) return;
     ::kill(-pid_, SIGKILL);
@@ -165,12 +171,16 @@ class RlimitSandbox final : public SandboxProcess {
         uid_(uid),
         gid_(gid) {}
 
-  void kill() noexcept override { child_.kill(); }
+  // The run's init ends it and still accounts for every process; force_kill() is the old
+  // hammer: the process group and every process of the uid, init included.
+  void kill() noexcept override { child_.stop(); }
+  void force_kill() noexcept override { child_.kill(); }
 
   awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() override {
     auto exited = co_await reaper_.async_wait_exited(pid_);
-    // The main process is over: whatever it left behind (children, daemons holding the pipes
-    // open) dies now, while its zombie still pins the process group id.
+    // init is over (it ended the run's other processes, as far as it could signal them):
+    // whatever is left (a process of its group that is not its uid's) dies now, while init's
+    // zombie still pins the process group id.
     child_.kill();
     if (!exited) co_return exited.error();
     co_return child_.reap();
@@ -224,7 +234,7 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
 
   // Only the sandbox may hold the write ends: EOF then means every process in it closed them.
   RunStreams streams{std::move(io->out.read), std::move(io->err.read), std::move(io->result.read),
-                     std::move(spawned->setup_errors)};
+                     std::move(spawned->channel)};
   io.value() = RunIo{};
   RlimitSandbox sandbox(reaper_, spawned->pid, options_, params.uid, params.gid);
 
@@ -232,7 +242,6 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
   limits.timeout = request.timeout;
   limits.max_output_bytes = settings_.max_output_bytes;
   limits.truncate_output = settings_.truncate_output;
-  limits.setup_record_bytes = sizeof(jail::SetupFailure);
   const Supervised run =
       co_await supervise(sandbox, std::move(streams), limits, request.cancel.get());
 
@@ -258,12 +267,9 @@ awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
   }
 
   ClassifyInput input;
-  if (!run.setup.data().empty()) {
-    jail::SetupFailure failure{};
-    std::memcpy(&failure, run.setup.data().data(),
-                std::min(sizeof failure, run.setup.data().size()));
-    input.setup_failure = jail::RlimitSpawner::describe(failure);
-  }
+  if (const auto& f = run.report.setup_failed)
+    input.setup_failure =
+        jail::RlimitSpawner::describe(jail::SetupFailure{f->step, f->index, f->err});
   input.timeout = request.timeout;
   input.memory_bytes = request.memory_bytes;
   input.max_output_bytes = settings_.max_output_bytes;

@@ -4,8 +4,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <optional>
 
 #include "cgroups/error.hpp"
@@ -33,7 +35,8 @@ SandboxExecutor::SandboxExecutor(boost::asio::any_io_executor io, Settings setti
       seccomp_(std::move(seccomp)),
       spawner_(std::move(spawner)),
       delegation_(std::move(delegation)),
-      capabilities_(std::move(capabilities)) {}
+      capabilities_(std::move(capabilities)),
+      uids_(settings_.uid_base, sandbox_uid_count(settings_)) {}
 
 void SandboxExecutor::set_pool(std::unique_ptr<ZygotePool> pool) {
   pool_ = std::move(pool);
@@ -47,8 +50,6 @@ boost::json::object SandboxExecutor::pool_state() const {
 
 jail::RunParams SandboxExecutor::params_for(const ExecuteRequest& request) const {
   jail::RunParams p;
-  p.host_uid = settings_.uid_base + request.slot;
-  p.host_gid = settings_.uid_base + request.slot;
   // RLIMIT_AS is the memory limit of this mode: it counts reservations, so it is strict, but it
   // is the only per-process bound without cgroups.
   p.limits.address_space = request.memory_bytes;
@@ -67,16 +68,24 @@ namespace {
 // also kills, measures and is removed.
 class NamespaceSandbox final : public SandboxProcess {
  public:
-  NamespaceSandbox(boost::asio::any_io_executor io, pid_t pid, jail::sys::UniqueFd pidfd,
-                   std::optional<cgroups::LeafCgroup> leaf)
-      : child_(std::move(io), pid, std::move(pidfd)), leaf_(std::move(leaf)) {}
+  NamespaceSandbox(std::unique_ptr<jail::Child> init, std::optional<cgroups::LeafCgroup> leaf)
+      : child_(std::move(init)), leaf_(std::move(leaf)) {}
 
+  // The sandbox's init ends it (and still accounts for every process); in full mode the leaf
+  // is killed as a whole at once, its cgroup accounts for everything anyway.
   void kill() noexcept override {
-    child_.kill();
+    if (leaf_) {
+      (void)leaf_->kill();
+      return;
+    }
+    child_->signal(jail::kStopSignal);
+  }
+  void force_kill() noexcept override {
+    child_->kill();
     if (leaf_) (void)leaf_->kill();
   }
   awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() override {
-    co_return co_await child_.async_wait_exit();
+    co_return co_await child_->async_wait_exit();
   }
   std::optional<cgroups::LeafStats> stats() const override {
     if (!leaf_) return std::nullopt;
@@ -92,7 +101,7 @@ class NamespaceSandbox final : public SandboxProcess {
   }
 
  private:
-  jail::Child child_;
+  std::unique_ptr<jail::Child> child_;
   std::optional<cgroups::LeafCgroup> leaf_;
 };
 
@@ -133,51 +142,61 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
     params.limits.processes = 2ull * settings_.pids_max;
   }
 
-  // Warm start when a zygote can fork the child; otherwise (no pool, no zygote up) cold. Both
-  // give the same jail: the zygote's child runs the same steps, then the runner in-process.
-  boost::system::result<jail::Spawned> spawned = boost::system::error_code{};
+  // Warm start when a zygote has a sandbox ready for it; otherwise (no pool, none ready) cold.
+  // Both give the same jail: the zygote's sandbox ran the same steps, ahead of time.
+  std::unique_ptr<jail::Child> init;
+  jail::sys::UniqueFd channel;
+  UidLease uid;
   std::string zygote_flavour;
   if (pool_) {
-    if (auto setup = jail::sys::make_pipe()) {
-      auto warm = co_await pool_->spawn(request.script, params, setup->write.get());
-      if (warm) {
-        jail::Spawned s;
-        s.pid = warm->pid;
-        s.pidfd = std::move(warm->pidfd);
-        s.setup_errors = std::move(setup->read);
-        spawned = std::move(s);
-        zygote_flavour = std::move(warm->flavour);
-      }
-      // Our copy of the write end closes here: EOF then comes from the child alone.
+    auto warm = co_await pool_->spawn(request.script, params.limits, params.fds, params.cgroup_fd);
+    if (!warm) {
+      std::cerr << boost::json::serialize(boost::json::object{{"event", "warm_start_missed"},
+                                                              {"request_id", request.request_id},
+                                                              {"detail", warm.error().message()}})
+                << std::endl;
+    }
+    if (warm) {
+      init = std::move(warm->init);
+      channel = std::move(warm->channel);
+      uid = std::move(warm->uid);
+      zygote_flavour = std::move(warm->flavour);
     }
   }
-  if (zygote_flavour.empty()) spawned = spawner_.spawn(params);
-  if (!spawned) {
-    if (leaf) co_await leaf->async_destroy();
-    co_return internal_error(mode, "spawn: " + spawned.error().message());
+  if (!init) {
+    uid = uids_.acquire();
+    if (!uid) {
+      if (leaf) co_await leaf->async_destroy();
+      co_return internal_error(mode, "no free sandbox uid (more sandboxes than uids)");
+    }
+    params.host_uid = uid.uid();
+    params.host_gid = uid.uid();
+    auto spawned = spawner_.spawn(params);
+    if (!spawned) {
+      if (leaf) co_await leaf->async_destroy();
+      co_return internal_error(mode, "spawn: " + spawned.error().message());
+    }
+    init = std::make_unique<jail::Child>(io_, spawned->pid, std::move(spawned->pidfd));
+    channel = std::move(spawned->channel);
   }
 
   // Only the sandbox may hold the write ends: EOF then means every process in it is gone.
   RunStreams streams{std::move(io->out.read), std::move(io->err.read), std::move(io->result.read),
-                     std::move(spawned->setup_errors)};
+                     std::move(channel)};
   io.value() = RunIo{};
-  NamespaceSandbox sandbox(io_, spawned->pid, std::move(spawned->pidfd), std::move(leaf));
+  NamespaceSandbox sandbox(std::move(init), std::move(leaf));
 
   SuperviseLimits limits;
   limits.timeout = request.timeout;
   limits.max_output_bytes = settings_.max_output_bytes;
   limits.truncate_output = settings_.truncate_output;
-  limits.setup_record_bytes = sizeof(jail::SetupFailure);
   const Supervised run =
       co_await supervise(sandbox, std::move(streams), limits, request.cancel.get());
 
+  uid.release();  // nothing of the sandbox is left
   ClassifyInput input;
-  if (!run.setup.data().empty()) {
-    jail::SetupFailure failure{};
-    std::memcpy(&failure, run.setup.data().data(),
-                std::min(sizeof failure, run.setup.data().size()));
-    input.setup_failure = spawner_.describe(failure);
-  }
+  if (const auto& f = run.report.setup_failed)
+    input.setup_failure = spawner_.describe(jail::SetupFailure{f->step, f->index, f->err});
   input.timeout = request.timeout;
   input.memory_bytes = request.memory_bytes;
   input.max_output_bytes = settings_.max_output_bytes;

@@ -11,6 +11,7 @@
 #include "cgroups/delegation.hpp"
 #include "executor/executor.hpp"
 #include "executor/settings.hpp"
+#include "executor/uid_pool.hpp"
 #include "executor/zygote_pool.hpp"
 #include "jail/spawner.hpp"
 #include "seccomp_policies/policy.hpp"
@@ -27,6 +28,8 @@ class SandboxExecutor final : public Executor {
 
   // Turns the warm path on (started here); without it every run is a cold start.
   void set_pool(std::unique_ptr<ZygotePool> pool);
+  // The uids sandboxes run as; the pool leases its sandboxes' from here too.
+  UidPool& uids() { return uids_; }
   // Why there is no pool (for /healthz), when there is none.
   void set_pool_off_reason(std::string reason) { pool_off_reason_ = std::move(reason); }
 
@@ -49,6 +52,7 @@ class SandboxExecutor final : public Executor {
   std::optional<cgroups::Delegation> delegation_;
   std::uint64_t runs_ = 0;  // names cgroup leaves uniquely
   boost::json::object capabilities_;
+  UidPool uids_;
   std::unique_ptr<ZygotePool> pool_;
   std::string pool_off_reason_ = "--pool off";
 };

@@ -15,8 +15,14 @@ class SandboxProcess {
  public:
   virtual ~SandboxProcess() = default;
 
-  // SIGKILL to every process of the sandbox. Idempotent; harmless after the end.
+  // Ends every process of the sandbox. Where the sandbox's init can do it (it then still
+  // reaps and accounts for them, jail/sandbox_init.hpp) it is asked to; idempotent; harmless
+  // after the end.
   virtual void kill() noexcept = 0;
+
+  // SIGKILL to every process, init included: when init did not end the sandbox in time after
+  // kill(). Usage is then what the kernel still reports.
+  virtual void force_kill() noexcept { kill(); }
 
   // Completes when the sandbox's main process has exited and was reaped: its status and rusage.
   virtual boost::asio::awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() = 0;

@@ -19,6 +19,8 @@ struct Settings {
   std::string data_dir;
   // Empty = <data_dir>/default.policy.
   std::string seccomp_policy_path;
+  // pysandbox-init, every sandbox's first process; empty = next to the server's binary.
+  std::string init_path;
 
   // --isolation: force a mode instead of the strongest the probe finds.
   std::optional<Isolation> forced_isolation;
@@ -34,8 +36,9 @@ struct Settings {
   std::uint64_t fsize_max_bytes = 64ull << 20;  // RLIMIT_FSIZE
   double cpu_max_cores = 1.0;                   // cgroup cpu.max, in cores (full mode)
 
-  // Sandbox i (admission slot i) runs as host uid/gid uid_base + i; the range must be unused on
-  // the host. Distinct uids keep concurrent sandboxes from signalling or tracing each other.
+  // Sandboxes run as host uids/gids from uid_base on (sandbox_uid_count() of them; rlimit mode:
+  // uid_base + admission slot); the range must be unused on the host. Distinct uids keep
+  // concurrent sandboxes from signalling or tracing each other.
   uid_t uid_base = 2000000;
   unsigned max_concurrency = 2;
 
@@ -44,11 +47,17 @@ struct Settings {
   bool pool = true;
   unsigned pool_size = 1;  // zygotes per flavour (minimal, preloaded)
   std::vector<std::string> preload = {"numpy", "pandas"};
-  std::string zygote_path;  // empty = pysandbox-zygote next to the server's binary
 
   // Extra read-only paths to expose inside the sandbox (besides /usr, /lib*, /bin, /sbin and a
   // few /etc files).
   std::vector<std::string> extra_ro_paths;
 };
+
+// How many uids from uid_base the namespace modes use: one per running sandbox, and two per
+// zygote (its sandbox made ahead, and the next one while the first is being handed over).
+inline unsigned sandbox_uid_count(const Settings& s) {
+  const unsigned zygotes = s.pool ? s.pool_size * (s.preload.empty() ? 1 : 2) : 0;
+  return s.max_concurrency + 2 * zygotes + 2;
+}
 
 }  // namespace pysandbox::executor

@@ -15,6 +15,7 @@
 #include "executor/cancel.hpp"
 #include "executor/output_capture.hpp"
 #include "executor/sandbox_process.hpp"
+#include "jail/sandbox_init.hpp"
 #include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::executor {
@@ -24,15 +25,17 @@ using Clock = std::chrono::steady_clock;
 // The parent's read ends of a run's channels.
 struct RunStreams {
   jail::sys::UniqueFd out, err, result;
-  // EOF once the sandbox is set up and its script runs; a setup-failure record otherwise.
-  jail::sys::UniqueFd setup;
+  // The sandbox's channel (jail/sandbox_init.hpp): setup failure, running, exited; EOF when its
+  // init is gone.
+  jail::sys::UniqueFd channel;
 };
 
 struct SuperviseLimits {
   std::chrono::milliseconds timeout{5000};  // from the start of supervise()
   std::size_t max_output_bytes = 1 << 20;   // each of stdout, stderr, the result channel
   bool truncate_output = false;             // stdout/stderr past the cap: cut instead of kill
-  std::size_t setup_record_bytes = 12;      // the setup channel's one record
+  // After kill(), how long the sandbox's init may take to end it before it is killed too.
+  std::chrono::milliseconds kill_grace{2000};
   // How long the streams may take to reach EOF once no process of the sandbox is left. Whatever
   // was written before the end is already buffered and is read regardless.
   std::chrono::milliseconds drain_grace{200};
@@ -43,9 +46,10 @@ struct Supervised {
       : out(limits.max_output_bytes),
         err(limits.max_output_bytes),
         result(limits.max_output_bytes),
-        setup(limits.setup_record_bytes) {}
+        channel(16 * sizeof(jail::ChannelRecord)) {}
 
-  BoundedBuffer out, err, result, setup;
+  BoundedBuffer out, err, result, channel;
+  jail::ChannelReport report;  // what the channel said, decoded
   jail::sys::Result<jail::sys::ExitStatus> exit = boost::system::error_code{};
   std::optional<cgroups::LeafStats> cgroup;
   bool timed_out = false;

@@ -1,19 +1,26 @@
 #include "executor/zygote_pool.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
+#include "cgroups/cgroupfs.hpp"
+#include "jail/sandbox_init.hpp"
 #include "jail/sys/fd_passing.hpp"
 #include "zygote/protocol.hpp"
 
@@ -32,7 +39,7 @@ constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::seconds kHealthyUptime{30};
 
 const char* state_name(int s) {
-  static const char* const kNames[] = {"starting", "ready", "busy", "dead"};
+  static const char* const kNames[] = {"starting", "ready", "dead"};
   return kNames[s];
 }
 
@@ -71,10 +78,30 @@ std::uint64_t rss_bytes(pid_t pid) {
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The sandbox's runner: its init's only child (as the host's /proc shows it).
+pid_t runner_of(pid_t init) {
+  std::ifstream children("/proc/" + std::to_string(init) + "/task/" + std::to_string(init) +
+                         "/children");
+  pid_t pid = 0;
+  children >> pid;
+  return pid;
+}
+
+boost::system::error_code protocol_error() {
+  return std::make_error_code(std::errc::protocol_error);
+}
+
 }  // namespace
 
-ZygotePool::ZygotePool(boost::asio::any_io_executor io, PoolOptions options)
-    : io_(std::move(io)), options_(std::move(options)) {
+ZygotePool::ZygotePool(boost::asio::any_io_executor io, PoolOptions options, UidPool& uids)
+    : io_(std::move(io)), options_(std::move(options)), uids_(uids) {
   flavours_.push_back(Flavour{"minimal", {}, {}});
   if (!options_.preload.empty()) {
     std::string name;
@@ -85,6 +112,7 @@ ZygotePool::ZygotePool(boost::asio::any_io_executor io, PoolOptions options)
     for (unsigned i = 0; i < std::max(1u, options_.per_flavour); ++i) {
       auto z = std::make_unique<Zygote>();
       z->flavour = f;
+      z->taken = std::make_unique<boost::asio::steady_timer>(io_);
       zygotes_.push_back(std::move(z));
     }
   }
@@ -92,9 +120,12 @@ ZygotePool::ZygotePool(boost::asio::any_io_executor io, PoolOptions options)
 
 ZygotePool::~ZygotePool() {
   *alive_ = false;
-  // jail::Child's destructor kills and reaps each zygote; closing the control sockets first
-  // makes an idle zygote exit on its own.
-  for (auto& z : zygotes_) z->control.reset();
+  // jail::Child's destructor kills and reaps each zygote and each sandbox made ahead; closing the
+  // control sockets first makes an idle zygote exit on its own.
+  for (auto& z : zygotes_) {
+    z->control.reset();
+    z->ahead.reset();
+  }
   zygotes_.clear();
 }
 
@@ -126,15 +157,10 @@ boost::system::result<void> ZygotePool::launch(Zygote& z) {
   jail::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull) return jail::sys::last_errno();
 
-  // execve's arrays, built before clone: the child only calls async-signal-safe functions.
-  std::vector<std::string> args{options_.zygote_path};
-  args.insert(args.end(), options_.base_args.begin(), options_.base_args.end());
-  for (const auto& m : flavours_[z.flavour].preload) {
-    args.push_back("--preload");
-    args.push_back(m);
-  }
-  args.push_back("--parent-pid");
-  args.push_back(std::to_string(::getpid()));
+  // execve's arrays, built before clone: the child only calls async-signal-safe functions. The
+  // cold sandbox's interpreter and flags: the zygote is that same interpreter.
+  std::vector<std::string> args{
+      options_.python_path, "-I", "-B", "-u", "-c", read_text(options_.bootstrap_path)};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -142,10 +168,15 @@ boost::system::result<void> ZygotePool::launch(Zygote& z) {
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
 
   auto cloned = jail::sys::clone3_pidfd(0, -1);
   if (!cloned) return cloned.error();
   if (cloned->pid == 0) {
+    // The server's death ends the zygote (the parent-death signal survives execve); the
+    // bootstrap then checks that the server did not die before this line.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(3);
     // dup2 clears O_CLOEXEC on the copies: only 0, 1, 2 and the control socket cross execve.
     if (::dup2(devnull.get(), 0) < 0 || ::dup2(devnull.get(), 1) < 0 ||
         ::dup2(pair->second.get(), zygote::kControlFd) < 0) {
@@ -153,6 +184,18 @@ boost::system::result<void> ZygotePool::launch(Zygote& z) {
     }
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
+  }
+  boost::json::object config = options_.config;
+  boost::json::array preload;
+  for (const auto& m : flavours_[z.flavour].preload) preload.emplace_back(m);
+  config["preload"] = std::move(preload);
+  config["parent_pid"] = parent;
+  config["fault_exit_after_fork"] = options_.fault_exit_after_fork;
+  const std::string text = boost::json::serialize(config);
+  if (auto sent = jail::sys::send_with_fds(pair->first.get(), std::as_bytes(std::span(text)), {});
+      !sent || text.size() > zygote::kMaxConfigBytes) {
+    jail::sys::kill_and_reap(cloned->pidfd.get());
+    return sent ? protocol_error() : sent.error();
   }
   if (auto nb = jail::sys::set_nonblocking(pair->first.get()); !nb) {
     jail::sys::kill_and_reap(cloned->pidfd.get());
@@ -173,20 +216,20 @@ awaitable<boost::system::result<void>> ZygotePool::await_hello(Zygote& z) {
   if (got->bytes == 0 || got->truncated || got->fd_count != 0) {
     z.last_error =
         got->bytes == 0 ? "exited before saying hello (see its stderr above)" : "malformed hello";
-    co_return std::make_error_code(std::errc::protocol_error);
+    co_return protocol_error();
   }
   boost::system::error_code ec;
   auto hello = boost::json::parse(std::string_view(buf, got->bytes), ec);
   if (ec || !hello.is_object()) {
     z.last_error = "malformed hello";
-    co_return std::make_error_code(std::errc::protocol_error);
+    co_return protocol_error();
   }
   const auto& obj = hello.as_object();
   const auto* ok = obj.if_contains("ok");
   if (ok == nullptr || !ok->is_bool() || !ok->as_bool()) {
     const auto* err = obj.if_contains("error");
     z.last_error = err != nullptr && err->is_string() ? std::string(err->as_string()) : "failed";
-    co_return std::make_error_code(std::errc::protocol_error);
+    co_return protocol_error();
   }
   if (const auto* ms = obj.if_contains("preload_ms"); ms != nullptr && ms->is_number())
     z.preload_ms = ms->to_number<double>();
@@ -200,6 +243,128 @@ awaitable<boost::system::result<void>> ZygotePool::await_hello(Zygote& z) {
   co_return boost::system::result<void>{};
 }
 
+awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  UidLease uid = uids_.acquire();
+  if (!uid) {
+    z.last_error = "no free sandbox uid";
+    co_return std::make_error_code(std::errc::resource_unavailable_try_again);
+  }
+  z.making_uid = uid.uid();
+  struct Made {
+    Zygote& z;
+    ~Made() { z.making_uid = 0; }
+  } made_guard{z};
+  zygote::PreforkRequest request;
+  request.id = ++next_id_;
+  request.host_uid = uid.uid();
+  request.host_gid = uid.uid();
+
+  // From the send on, a child of ours may exist that no jail::Child owns until the reply is read.
+  ++preforks_in_flight_;
+  struct InFlight {
+    ZygotePool* pool;
+    std::shared_ptr<bool> alive;
+    ~InFlight() {
+      if (!*alive) return;
+      --pool->preforks_in_flight_;
+      pool->sweep_orphans_when_idle();
+    }
+  } in_flight{this, alive_};
+
+  if (auto sent = jail::sys::send_with_fds(z.control->native_handle(),
+                                           std::as_bytes(std::span(&request, 1)), {});
+      !sent) {
+    z.last_error = "send: " + sent.error().message();
+    co_return sent.error();
+  }
+  if (!co_await readable_within(*z.control, options_.prefork_timeout)) {
+    z.last_error = "no answer within the prefork timeout";
+    co_return std::make_error_code(std::errc::timed_out);
+  }
+  zygote::PreforkReply reply;
+  auto got = jail::sys::recv_with_fds(z.control->native_handle(),
+                                      std::as_writable_bytes(std::span(&reply, 1)));
+  if (!got) {
+    z.last_error = "recv: " + got.error().message();
+    co_return got.error();
+  }
+  if (got->bytes == 0) {
+    z.last_error = "closed its socket";
+    co_return protocol_error();
+  }
+  if (got->truncated || got->bytes != sizeof reply || reply.magic != zygote::kMagic ||
+      reply.id != request.id || (reply.pid > 0) != (got->fd_count == zygote::kReadyFds)) {
+    z.last_error = "malformed reply";
+    co_return protocol_error();
+  }
+  if (reply.pid <= 0) {
+    z.last_error =
+        std::string("making a sandbox: ") + std::strerror(reply.err != 0 ? reply.err : EPROTO);
+    co_return boost::system::error_code(reply.err != 0 ? reply.err : EPROTO,
+                                        boost::system::generic_category());
+  }
+  // Owned from here on: if anything below fails, its destructor kills and reaps it.
+  Ahead ahead;
+  ahead.init = std::make_unique<jail::Child>(io_, reply.pid, std::move(got->fds[0]));
+  ahead.handover = std::move(got->fds[2]);
+  ahead.uid = std::move(uid);
+
+  // Its runner says when it waits for its run (or its init, that a setup step failed).
+  stream_descriptor channel(io_, got->fds[1].release());
+  jail::ChannelRecord record;
+  boost::asio::steady_timer timer(io_, options_.prefork_timeout);
+  auto first =
+      co_await (boost::asio::async_read(channel, boost::asio::buffer(&record, sizeof record),
+                                        as_tuple(use_awaitable)) ||
+                timer.async_wait(as_tuple(use_awaitable)));
+  ahead.channel.reset(channel.release());
+  if (first.index() != 0 || std::get<0>(std::get<0>(first))) {
+    z.last_error = "its sandbox did not come up in time";
+    co_return std::make_error_code(std::errc::timed_out);
+  }
+  if (record.kind != static_cast<std::int32_t>(jail::RecordKind::kRunning)) {
+    z.last_error = record.kind == static_cast<std::int32_t>(jail::RecordKind::kSetupFailed)
+                       ? "sandbox setup failed: step " + std::to_string(record.step) + " #" +
+                             std::to_string(record.index) + ": " + std::strerror(record.err)
+                       : "its sandbox said something unexpected";
+    co_return protocol_error();
+  }
+  ahead.running = true;
+  z.ahead = std::move(ahead);
+  ++z.made;
+  co_return boost::system::result<void>{};
+}
+
+awaitable<void> ZygotePool::keep_ahead(std::shared_ptr<bool> alive, Zygote& z) {
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  for (;;) {
+    if (!z.ahead) {
+      auto made = co_await make_ahead(z);
+      if (!*alive) co_return;
+      if ((co_await boost::asio::this_coro::cancellation_state).cancelled() !=
+          boost::asio::cancellation_type::none) {
+        co_return;
+      }
+      if (!made) {
+        // Not answering in time or in protocol means the zygote is not trustworthy any more:
+        // replace it (supervise() restarts it).
+        log("zygote_wedged", z, z.last_error);
+        co_return;
+      }
+      wake_waiters(z.flavour);
+    }
+    z.taken->expires_at(std::chrono::steady_clock::time_point::max());
+    auto [ec] = co_await z.taken->async_wait(as_tuple(use_awaitable));
+    if (!*alive) co_return;
+    // This coroutine itself was cancelled (its zygote exited): stop. Otherwise spawn() took the
+    // sandbox (it cancels the timer): make the next.
+    const auto state = co_await boost::asio::this_coro::cancellation_state;
+    if (state.cancelled() != boost::asio::cancellation_type::none) co_return;
+    if (ec != boost::asio::error::operation_aborted || z.state != State::kReady) co_return;
+  }
+}
+
 awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t index) {
   std::chrono::milliseconds backoff = kFirstBackoff;
   for (;;) {
@@ -211,35 +376,42 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
       z.state = State::kDead;
       log("zygote_failed", z, z.last_error);
     } else {
+      jail::sys::Result<jail::sys::ExitStatus> exited = boost::system::error_code{};
       auto hello = co_await await_hello(z);
       if (!*alive) co_return;
       if (hello) {
         z.state = State::kReady;
         log("zygote_ready", z);
-        // A spawn may be waiting for this flavour.
-        auto& waiters = flavours_[z.flavour].waiters;
-        if (!waiters.empty()) waiters.front()->cancel();
+        auto ended = co_await (z.process->async_wait_exit() || keep_ahead(alive, z));
+        if (!*alive) co_return;
+        if (ended.index() == 0) {
+          exited = std::get<0>(std::move(ended));
+        } else {
+          z.process->kill();  // keep_ahead() gave up on it
+        }
       } else {
         if (z.last_error.empty()) z.last_error = "hello: " + hello.error().message();
         log("zygote_failed", z, z.last_error);
         z.process->kill();
       }
-      auto exited = co_await z.process->async_wait_exit();
+      if (!z.process->reaped()) exited = co_await z.process->async_wait_exit();
       if (!*alive) co_return;
-      const bool was_ready = z.state == State::kReady || z.state == State::kBusy;
+      const bool was_ready = z.state == State::kReady;
       z.state = State::kDead;
       z.control.reset();
+      // Its sandbox made ahead dies with it: a zygote that failed may have made it badly.
+      z.ahead.reset();
       std::string how = "exit status unknown";
       if (exited) {
         how = exited->signal != 0 ? "killed by signal " + std::to_string(exited->signal)
                                   : "exited with status " + std::to_string(exited->code);
       }
-      if (was_ready) z.last_error = how;
+      if (was_ready && z.last_error.empty()) z.last_error = how;
       log("zygote_exit", z, how);
       sweep_pending_ = true;
       sweep_orphans_when_idle();
       // Spawns waiting for this flavour re-pick (another zygote, or the cold path).
-      for (auto* w : flavours_[z.flavour].waiters) w->cancel();
+      wake_waiters(z.flavour);
     }
     ++z.restarts;
     if (std::chrono::steady_clock::now() - started > kHealthyUptime) backoff = kFirstBackoff;
@@ -251,7 +423,7 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
 }
 
 void ZygotePool::sweep_orphans_when_idle() {
-  if (!sweep_pending_ || spawns_in_flight_ != 0) return;
+  if (!sweep_pending_ || preforks_in_flight_ != 0) return;
   sweep_pending_ = false;
   std::error_code ec;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
@@ -280,37 +452,40 @@ std::size_t ZygotePool::flavour_for(std::string_view script) const {
 
 ZygotePool::Zygote* ZygotePool::pick(std::size_t flavour) {
   for (auto& z : zygotes_) {
-    if (z->flavour == flavour && z->state == State::kReady) return z.get();
+    if (z->flavour == flavour && z->state == State::kReady && z->ahead && z->ahead->running)
+      return z.get();
   }
   return nullptr;
 }
 
-void ZygotePool::release(Zygote& z) {
-  if (z.state == State::kBusy) z.state = State::kReady;
-  auto& waiters = flavours_[z.flavour].waiters;
-  if (!waiters.empty()) waiters.front()->cancel();
+void ZygotePool::wake_waiters(std::size_t flavour) {
+  for (auto* w : flavours_[flavour].waiters) w->cancel();
 }
 
 awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view script,
-                                                                const jail::RunParams& params,
-                                                                int setup_error_fd) {
+                                                                const jail::Rlimits& limits,
+                                                                const std::array<int, 5>& fds,
+                                                                int cgroup_fd) {
   const std::size_t preferred = flavour_for(script);
   const std::shared_ptr<bool> alive = alive_;
+  const auto give_up = std::chrono::steady_clock::now() + options_.take_timeout;
   Zygote* z = nullptr;
   for (;;) {
     z = pick(preferred);
     if (z != nullptr) break;
-    bool busy = false;
+    bool coming = false;
     for (auto& other : zygotes_)
-      busy |= other->flavour == preferred && other->state == State::kBusy;
-    if (!busy) {
-      // None of this flavour is up: any ready zygote beats a cold start (imports are lazy).
+      coming |= other->flavour == preferred && other->state == State::kReady;
+    if (!coming) {
+      // None of this flavour is up: any sandbox beats a cold start (imports are lazy).
       for (std::size_t f = 0; f < flavours_.size() && z == nullptr; ++f) z = pick(f);
       if (z == nullptr) co_return std::make_error_code(std::errc::resource_unavailable_try_again);
       break;
     }
-    // A fork takes milliseconds: wait for this flavour rather than import from scratch.
-    boost::asio::steady_timer wake(io_, std::chrono::steady_clock::time_point::max());
+    if (std::chrono::steady_clock::now() >= give_up)
+      co_return std::make_error_code(std::errc::timed_out);
+    // The next sandbox of this flavour takes milliseconds: wait for it rather than import.
+    boost::asio::steady_timer wake(io_, give_up);
     auto& waiters = flavours_[preferred].waiters;
     waiters.push_back(&wake);
     co_await wake.async_wait(as_tuple(use_awaitable));
@@ -318,90 +493,54 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
     std::erase(waiters, &wake);
   }
 
-  z->state = State::kBusy;
-  zygote::SpawnRequest request;
-  request.id = ++next_id_;
-  request.host_uid = params.host_uid;
-  request.host_gid = params.host_gid;
-  request.address_space = params.limits.address_space;
-  request.cpu_seconds = params.limits.cpu_seconds;
-  request.processes = params.limits.processes;
-  request.open_files = params.limits.open_files;
-  request.file_size = params.limits.file_size;
-  int fds[zygote::kRunFds + 1];
-  for (std::size_t i = 0; i < 5; ++i) fds[i] = params.fds[i];
-  fds[5] = setup_error_fd;
-  std::size_t nfds = zygote::kRunFds;
-  if (params.cgroup_fd >= 0) {
-    request.has_cgroup = 1;
-    fds[nfds++] = params.cgroup_fd;
+  Ahead ahead = std::move(*z->ahead);
+  z->ahead.reset();
+  z->taken->cancel();  // the zygote makes the next one now, off this request's clock
+  const std::string flavour = flavours_[z->flavour].name;
+  if (ahead.init->exited()) {
+    z->last_error = "a sandbox made ahead died while waiting";
+    co_return std::make_error_code(std::errc::no_such_process);
   }
-  jail::Child* const process = z->process.get();
-
-  // From the send on, a child of ours may exist until its pidfd is in hand.
-  ++spawns_in_flight_;
-  struct InFlight {
-    ZygotePool* pool;
-    std::shared_ptr<bool> alive;
-    ~InFlight() {
-      if (!*alive) return;
-      --pool->spawns_in_flight_;
-      pool->sweep_orphans_when_idle();
+  if (cgroup_fd >= 0) {
+    // Into the run's leaf before any of its code runs: init, then its runner (a process moves
+    // alone; its children-to-be follow it).
+    for (const pid_t pid : {ahead.init->pid(), runner_of(ahead.init->pid())}) {
+      if (pid <= 0) co_return std::make_error_code(std::errc::no_such_process);
+      if (auto moved =
+              cgroups::fs::write_file_at(cgroup_fd, "<leaf>", "cgroup.procs", std::to_string(pid));
+          !moved) {
+        co_return boost::system::error_code(moved.error().code() != 0 ? moved.error().code() : EIO,
+                                            boost::system::generic_category());
+      }
     }
-  } in_flight{this, alive};
-
-  auto fail = [&](std::string why) -> boost::system::error_code {
-    sweep_pending_ = true;
-    // Not answering in time or in protocol means the zygote is not trustworthy any more:
-    // replace it (the supervisor restarts it).
-    z->last_error = why;
-    log("zygote_wedged", *z, why);
-    process->kill();
-    return std::make_error_code(std::errc::protocol_error);
-  };
-
-  if (auto sent = jail::sys::send_with_fds(z->control->native_handle(),
-                                           std::as_bytes(std::span(&request, 1)),
-                                           std::span<const int>(fds, nfds));
+  }
+  zygote::RunMessage run;
+  run.address_space = limits.address_space;
+  run.cpu_seconds = limits.cpu_seconds;
+  run.processes = limits.processes;
+  run.open_files = limits.open_files;
+  run.file_size = limits.file_size;
+  if (auto sent = jail::sys::send_with_fds(ahead.handover.get(), std::as_bytes(std::span(&run, 1)),
+                                           std::span<const int>(fds.data(), fds.size()));
       !sent) {
-    co_return fail("send: " + sent.error().message());
+    co_return sent.error();
   }
-  const bool answered = co_await readable_within(*z->control, options_.spawn_timeout);
-  // The zygote may have died and been replaced meanwhile: then touch nothing of it.
-  if (!*alive || z->process.get() != process || !z->control) {
-    sweep_pending_ = true;
-    co_return std::make_error_code(std::errc::operation_canceled);
-  }
-  if (!answered) co_return fail("no answer within the spawn timeout");
-
-  zygote::SpawnReply reply;
-  auto got = jail::sys::recv_with_fds(z->control->native_handle(),
-                                      std::as_writable_bytes(std::span(&reply, 1)));
-  if (!got) co_return fail("recv: " + got.error().message());
-  if (got->bytes == 0) co_return fail("closed its socket");
-  if (got->truncated || got->bytes != sizeof reply || reply.magic != zygote::kMagic ||
-      reply.id != request.id) {
-    co_return fail("malformed reply");
-  }
-  if (reply.pid <= 0 || got->fd_count != 1) {
-    release(*z);
-    co_return boost::system::error_code(reply.err != 0 ? reply.err : EPROTO,
-                                        boost::system::generic_category());
-  }
+  ahead.handover.reset();
   ++z->spawned;
   PoolSpawned out;
-  out.pid = reply.pid;
-  out.pidfd = std::move(got->fds[0]);
-  out.flavour = flavours_[z->flavour].name;
-  release(*z);
+  out.init = std::move(ahead.init);
+  out.channel = std::move(ahead.channel);
+  out.uid = std::move(ahead.uid);
+  out.flavour = flavour;
   co_return out;
 }
 
 bool ZygotePool::ready() const {
+  // A zygote that has made a sandbox ahead works; later takes only wait for its next one.
   for (std::size_t f = 0; f < flavours_.size(); ++f) {
     bool up = false;
     for (const auto& z : zygotes_)
-      up |= z->flavour == f && (z->state == State::kReady || z->state == State::kBusy);
+      up |= z->flavour == f && z->state == State::kReady && z->made > 0;
     if (!up) return false;
   }
   return true;
@@ -409,7 +548,7 @@ bool ZygotePool::ready() const {
 
 boost::json::object ZygotePool::describe() const {
   boost::json::array list;
-  unsigned ready = 0, busy = 0, restarts = 0;
+  unsigned ready = 0, restarts = 0;
   for (const auto& z : zygotes_) {
     boost::json::object item{{"flavour", flavours_[z->flavour].name},
                              {"state", state_name(static_cast<int>(z->state))},
@@ -419,14 +558,19 @@ boost::json::object ZygotePool::describe() const {
       item["pid"] = z->process->pid();
       item["rss_bytes"] = rss_bytes(z->process->pid());
     }
-    if (z->state == State::kReady || z->state == State::kBusy) {
+    if (z->state == State::kReady) {
       item["preload_ms"] = z->preload_ms;
       item["layout"] = z->layout;
       item["huge_page_bytes"] = z->huge_page_bytes;
     }
+    if (z->ahead) {
+      item["sandbox_ahead"] = boost::json::object{{"pid", z->ahead->init->pid()},
+                                                  {"uid", z->ahead->uid.uid()},
+                                                  {"running", z->ahead->running}};
+    }
+    if (z->making_uid != 0) item["sandbox_making_uid"] = z->making_uid;
     if (!z->last_error.empty()) item["last_error"] = z->last_error;
     ready += z->state == State::kReady;
-    busy += z->state == State::kBusy;
     restarts += z->restarts;
     list.push_back(std::move(item));
   }
@@ -436,7 +580,7 @@ boost::json::object ZygotePool::describe() const {
     for (const auto& m : f.preload) mods.push_back(boost::json::string(m));
     flavours.push_back(boost::json::object{{"name", f.name}, {"preload", std::move(mods)}});
   }
-  return {{"enabled", true},      {"ready", ready},       {"busy", busy},
+  return {{"enabled", true},      {"ready", ready},       {"busy", 0},
           {"restarts", restarts}, {"flavours", flavours}, {"zygotes", std::move(list)}};
 }
 

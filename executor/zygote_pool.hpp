@@ -1,7 +1,11 @@
-// The warm path: pre-initialised interpreters (zygotes, zygote/main.cpp) that fork one sandboxed,
-// single-use child per request. The server keeps owning every child (the zygote forks with
-// CLONE_PARENT and hands the pidfd back), so completion, deadlines, output caps and usage work as
-// on the cold path; the pool only replaces "start an interpreter and import" with "fork one".
+// The warm path: pre-initialised interpreters (zygotes: Debian's /usr/bin/python3 running
+// zygote/zygote.py with its native module) that each keep one sandbox made ahead of its run. A
+// request takes such a sandbox, already in its namespaces, uid, root, rlimits and seccomp, with
+// its interpreter forked and its after-fork work done, and hands it the run's fds and limits over
+// a socket: only the script itself runs on the request's clock. The zygote then makes the next.
+//
+// The server owns every sandbox from the moment its zygote reports it (its init is the server's
+// child, CLONE_PARENT), so completion, deadlines, output caps and usage work as on the cold path.
 //
 // Two flavours: `minimal` (the runner only: cheap to fork) and one that has imported the preload
 // list (numpy, pandas, ...). A script goes to the lightest flavour whose preloads cover the
@@ -10,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -20,10 +25,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "executor/uid_pool.hpp"
 #include "jail/child.hpp"
 #include "jail/spawner.hpp"
 #include "jail/sys/unique_fd.hpp"
@@ -31,88 +38,115 @@
 namespace pysandbox::executor {
 
 struct PoolOptions {
-  std::string zygote_path;             // the pysandbox-zygote binary
-  std::vector<std::string> base_args;  // its flags except --preload and --parent-pid
-  std::vector<std::string> env;        // the sandbox environment (the children inherit it)
-  std::vector<std::string> preload;    // modules of the preloaded flavour; empty: minimal only
-  unsigned per_flavour = 1;            // zygotes per flavour
+  std::string python_path;       // the interpreter: the cold path's, flags and all
+  std::string bootstrap_path;    // zygote.py
+  std::vector<std::string> env;  // the sandbox environment (zygotes and sandboxes inherit it)
+  // Sent to every zygote (zygote.py): module, runner, policy, tmpfs_bytes, ro_paths, python,
+  // processes, open_files, file_size. preload and parent_pid are added per zygote.
+  boost::json::object config;
+  std::vector<std::string> preload;  // modules of the preloaded flavour; empty: minimal only
+  unsigned per_flavour = 1;          // zygotes per flavour
   std::chrono::milliseconds hello_timeout{120000};  // start + imports (slow in emulated VMs)
-  // A fork takes milliseconds (~0.1 s in an emulated VM): a zygote slower than this is wedged,
-  // and the request it held starts cold.
-  std::chrono::milliseconds spawn_timeout{2000};
+  // Making a sandbox takes milliseconds (~0.2 s in an emulated VM): a zygote slower than this
+  // is wedged and replaced.
+  std::chrono::milliseconds prefork_timeout{5000};
+  // How long a request waits for its flavour's next sandbox before it starts cold.
+  std::chrono::milliseconds take_timeout{2000};
   std::chrono::milliseconds max_backoff{10000};  // between restarts of a failing zygote
+  // Test only: the zygote exits right after making every n-th sandbox, before reporting it.
+  unsigned fault_exit_after_fork = 0;
 };
 
 struct PoolSpawned {
-  pid_t pid = -1;
-  jail::sys::UniqueFd pidfd;
+  std::unique_ptr<jail::Child> init;  // the sandbox's init
+  jail::sys::UniqueFd channel;        // its channel's read end (jail/sandbox_init.hpp)
+  UidLease uid;                       // its uid, until nothing of it is left
   std::string flavour;
 };
 
 class ZygotePool {
  public:
-  ZygotePool(boost::asio::any_io_executor io, PoolOptions options);
+  ZygotePool(boost::asio::any_io_executor io, PoolOptions options, UidPool& uids);
   ZygotePool(const ZygotePool&) = delete;
   ZygotePool& operator=(const ZygotePool&) = delete;
-  ~ZygotePool();  // kills and reaps the zygotes
+  ~ZygotePool();  // kills and reaps the zygotes and their unused sandboxes
 
   // Launches every zygote and keeps it alive (restart with backoff) until the pool is destroyed.
   void start();
 
-  // Forks a child for `script` from a ready zygote: params.fds are the run's five fds,
-  // `setup_error_fd` the write end of its setup channel (EOF there = sandboxed, script running).
-  // An error means no zygote could take it: the caller falls back to the cold path.
+  // A warm sandbox for `script`, its run handed over: `fds` are the run's five fds (stdin,
+  // stdout, stderr, script, result), `limits` its rlimits; with `cgroup_fd` >= 0 the sandbox is
+  // first moved into that cgroup (full mode). An error means no sandbox could take it: the
+  // caller starts the run cold.
   boost::asio::awaitable<boost::system::result<PoolSpawned>> spawn(std::string_view script,
-                                                                   const jail::RunParams& params,
-                                                                   int setup_error_fd);
+                                                                   const jail::Rlimits& limits,
+                                                                   const std::array<int, 5>& fds,
+                                                                   int cgroup_fd);
 
-  // Every flavour has a zygote up (ready or forking): runs start warm.
+  // Every flavour has a zygote up: runs start warm.
   bool ready() const;
 
-  // For /healthz: per zygote flavour, state, pid, RSS, restarts; totals.
+  // For /healthz: per zygote flavour, state, pid, RSS, restarts, its sandbox in waiting.
   boost::json::object describe() const;
 
   // Which flavour a script would get (index into flavours): exposed for tests.
   std::size_t flavour_for(std::string_view script) const;
 
  private:
-  enum class State { kStarting, kReady, kBusy, kDead };
+  enum class State { kStarting, kReady, kDead };
+  // A sandbox made ahead of its run.
+  struct Ahead {
+    std::unique_ptr<jail::Child> init;
+    jail::sys::UniqueFd channel;
+    jail::sys::UniqueFd handover;
+    UidLease uid;
+    bool running = false;  // its runner said it waits for its run
+  };
   struct Zygote {
     std::size_t flavour = 0;
     State state = State::kStarting;
     std::unique_ptr<jail::Child> process;
     std::unique_ptr<boost::asio::posix::stream_descriptor> control;
+    std::optional<Ahead> ahead;
+    uid_t making_uid = 0;  // the uid of the sandbox being made, until it is reported
+    // Wakes keep_ahead() when its sandbox was taken.
+    std::unique_ptr<boost::asio::steady_timer> taken;
     unsigned restarts = 0;
     std::uint64_t spawned = 0;
+    std::uint64_t made = 0;
     double preload_ms = 0;
-    std::string layout;  // from the hello: prebuilt root or per-child setup
+    std::string layout;  // from the hello: prebuilt root or per-sandbox setup
     std::uint64_t huge_page_bytes = 0;
     std::string last_error;
   };
   struct Flavour {
     std::string name;
     std::vector<std::string> preload;
-    std::deque<boost::asio::steady_timer*> waiters;  // spawns waiting for a busy zygote
+    std::deque<boost::asio::steady_timer*> waiters;  // spawns waiting for a sandbox
   };
 
   boost::asio::awaitable<void> supervise(std::shared_ptr<bool> alive, std::size_t index);
   boost::system::result<void> launch(Zygote& z);
   boost::asio::awaitable<boost::system::result<void>> await_hello(Zygote& z);
+  // Keeps one sandbox made ahead for `z`; returns when the zygote fails to make one.
+  boost::asio::awaitable<void> keep_ahead(std::shared_ptr<bool> alive, Zygote& z);
+  boost::asio::awaitable<boost::system::result<void>> make_ahead(Zygote& z);
   Zygote* pick(std::size_t flavour);
-  void release(Zygote& z);
+  void wake_waiters(std::size_t flavour);
   void log(std::string_view event, const Zygote& z, std::string_view detail = {}) const;
-  // A zygote that died or was killed between its fork and its reply leaves a child of ours that
-  // nobody watches. Once no spawn is in flight (a reply on its way would look the same), kill
-  // and reap every child of this process that no jail::Child owns.
+  // A zygote that died between making a sandbox and reporting it leaves a child of ours that
+  // nobody owns. Once no report is on its way (one in flight would look the same), kill and
+  // reap every child of this process that no jail::Child owns.
   void sweep_orphans_when_idle();
 
   boost::asio::any_io_executor io_;
   PoolOptions options_;
+  UidPool& uids_;
   std::vector<Flavour> flavours_;
   std::vector<std::unique_ptr<Zygote>> zygotes_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::uint64_t next_id_ = 0;
-  unsigned spawns_in_flight_ = 0;
+  unsigned preforks_in_flight_ = 0;
   bool sweep_pending_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "jail/child.hpp"
 
+#include <poll.h>
 #include <signal.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -41,6 +42,19 @@ void Child::kill() noexcept {
   if (reaped_ || !pidfd_.is_open()) return;
   // ESRCH only means it is already gone.
   (void)sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL);
+}
+
+bool Child::exited() const noexcept {
+  if (reaped_) return true;
+  struct pollfd p {
+    const_cast<boost::asio::posix::stream_descriptor&>(pidfd_).native_handle(), POLLIN, 0
+  };
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+}
+
+void Child::signal(int sig) noexcept {
+  if (reaped_ || !pidfd_.is_open()) return;
+  (void)sys::pidfd_send_signal(pidfd_.native_handle(), sig);
 }
 
 boost::asio::awaitable<sys::Result<sys::ExitStatus>> Child::async_wait_exit() {

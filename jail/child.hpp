@@ -26,6 +26,12 @@ class Child {
   // process in that namespace (pid_namespaces(7)). Idempotent; a no-op once reaped.
   void kill() noexcept;
 
+  // Whether it has exited (its pidfd is readable), without reaping it.
+  bool exited() const noexcept;
+
+  // Any signal through the pidfd; a no-op once reaped.
+  void signal(int sig) noexcept;
+
   // Whether some Child currently owns `pid` (not yet reaped). For finding children of this
   // process that nobody watches (a zygote died between its fork and its reply).
   static bool is_watched(pid_t pid);

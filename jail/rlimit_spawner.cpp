@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
 #include "jail/sys/syscalls.hpp"
 #include "seccomp_policies/bpf_program.hpp"
@@ -43,37 +44,39 @@ struct ChildArgs {
   pid_t parent;
   int err_read;
   int err_write;
+  int init_fd;
 };
 
 // Everything below runs in the forked child before execve: raw syscalls and async-signal-safe
 // libc only, no allocation, no locks (the parent may be multi-threaded). id changes go through
 // syscall(2) because glibc's setxid wrappers would signal the parent's other threads.
 [[noreturn]] void fail(int err_fd, RlimitStep step, int index, int err) noexcept {
-  SetupFailure f{static_cast<std::int32_t>(step), index, err};
-  ssize_t ignored = ::write(err_fd, &f, sizeof f);
-  (void)ignored;
+  ChannelRecord r;
+  r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
+  r.step = static_cast<std::int32_t>(step);
+  r.index = index;
+  r.err = err;
+  write_record(err_fd, r);
   ::_exit(kSetupFailedExit);
 }
 
-// Everything from `first` up gets CLOEXEC. gVisor refuses close_range with an upper bound past
-// its fd table (EINVAL for ~0U), so retry with the fd limit, then one fd at a time.
-int cloexec_from(unsigned first) noexcept {
-  if (sys::raw_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+// Closes everything from `first` up. gVisor refuses close_range with an upper bound past its fd
+// table (EINVAL for ~0U), so retry with the fd limit, then one fd at a time.
+int close_from(unsigned first) noexcept {
+  if (sys::raw_close_range(first, ~0U, 0) == 0) return 0;
   rlimit rl{};
   unsigned last = kCloexecLoopEnd;
   if (::syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
       rl.rlim_max > first && rl.rlim_max < static_cast<rlim_t>(kCloexecLoopEnd)) {
     last = static_cast<unsigned>(rl.rlim_max);
   }
-  if (sys::raw_close_range(first, last - 1, CLOSE_RANGE_CLOEXEC) == 0) return 0;
-  for (unsigned fd = first; fd < last; ++fd) {
-    if (::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC) != 0 && errno != EBADF) return errno;
-  }
+  if (sys::raw_close_range(first, last - 1, 0) == 0) return 0;
+  for (unsigned fd = first; fd < last; ++fd) ::close(static_cast<int>(fd));
   return 0;
 }
 
 [[noreturn]] void child_main(const ChildArgs& a) noexcept {
-  const int err_fd = a.err_write;
+  int err_fd = a.err_write;
   const RlimitRunParams& p = *a.params;
   // The server's copy must be the only read end: its absence is how we learn the server died.
   ::close(a.err_read);
@@ -111,17 +114,24 @@ int cloexec_from(unsigned first) noexcept {
     }
   }
 
-  // Park the five fds high first so placing them at 0..4 cannot clobber one another.
-  int parked[5];
-  for (int i = 0; i < 5; ++i) {
-    parked[i] = ::fcntl(p.fds[i], F_DUPFD_CLOEXEC, kParkFdBase);
+  // Park the five fds and the channel high first so placing them at 0..5 cannot clobber one
+  // another. init does not execve: whatever else is open (other requests' pipes, the listening
+  // socket) is closed for real.
+  int parked[7];
+  for (int i = 0; i < 7; ++i) {
+    parked[i] = ::fcntl(i < 5    ? p.fds[i]
+                        : i == 5 ? err_fd
+                                 : a.init_fd,
+                        F_DUPFD_CLOEXEC, kParkFdBase);
     if (parked[i] < 0) fail(err_fd, RlimitStep::kFds, i, errno);
   }
   for (int i = 0; i < 5; ++i) {
     if (::dup2(parked[i], i) != i) fail(err_fd, RlimitStep::kFds, 10 + i, errno);
   }
-  // Whatever else is open (other requests' pipes, the listening socket) must not cross execve.
-  if (int err = cloexec_from(5); err != 0) fail(err_fd, RlimitStep::kCloseFds, 0, err);
+  if (::dup3(parked[5], 5, O_CLOEXEC) != 5) fail(err_fd, RlimitStep::kFds, 15, errno);
+  err_fd = 5;
+  if (::dup3(parked[6], 6, O_CLOEXEC) != 6) fail(err_fd, RlimitStep::kFds, 16, errno);
+  if (int err = close_from(7); err != 0) fail(err_fd, RlimitStep::kCloseFds, 0, err);
 
   ::umask(077);
 
@@ -197,9 +207,19 @@ int cloexec_from(unsigned first) noexcept {
       fail(err_fd, RlimitStep::kSeccomp, 0, err);
   }
 
-  ::execve(a.config->executable.c_str(), const_cast<char* const*>(a.argv),
-           const_cast<char* const*>(a.envp));
-  fail(err_fd, RlimitStep::kExecve, 0, errno);
+  // init (jail/sandbox_init.hpp): starts the runner, then only reaps. Without a PID namespace
+  // of its own it asks for the run's orphans (gVisor refuses; they then go to the server, which
+  // is a subreaper or pid 1 itself).
+  if (!(ns.clone_flags & CLONE_NEWPID)) (void)::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  // kill(-1) reaches the run alone in its own PID namespace or as its own uid; otherwise (the
+  // server is not root) it would reach the server: then only the run's process group.
+  const KillScope scope = (ns.clone_flags & CLONE_NEWPID) != 0 || p.switch_ids
+                              ? KillScope::kEverything
+                              : KillScope::kGroup;
+  const int err =
+      -exec_init_then_runner(6, err_fd, scope, static_cast<std::int32_t>(RlimitStep::kExecve),
+                             a.config->executable.c_str(), a.argv, a.envp);
+  fail(err_fd, RlimitStep::kInit, 0, err);
 }
 
 std::string_view env_key(std::string_view kv) { return kv.substr(0, kv.find('=')); }
@@ -230,6 +250,10 @@ const char* step_name(RlimitStep step) {
       return "parent_death_signal";
     case RlimitStep::kNoNewPrivs:
       return "no_new_privs";
+    case RlimitStep::kRunner:
+      return "runner";
+    case RlimitStep::kInit:
+      return "init";
     case RlimitStep::kSeccomp:
       return "seccomp";
     case RlimitStep::kExecve:
@@ -271,6 +295,8 @@ boost::system::result<RlimitSpawner> RlimitSpawner::create(RlimitJailConfig conf
   }
   RlimitSpawner s;
   s.tmpfs_data_ = "size=" + std::to_string(ns.tmpfs_bytes) + ",mode=1777";
+  s.init_.reset(::open(config.init_path.c_str(), O_PATH | O_CLOEXEC));
+  if (!s.init_) return sys::last_errno();
   s.config_ = std::move(config);
   return s;
 }
@@ -296,7 +322,7 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
 
   ChildArgs args{&config_,           tmpfs_data_.c_str(), &params,
                  argv.data(),        envp.data(),         ::getpid(),
-                 errors->read.get(), errors->write.get()};
+                 errors->read.get(), errors->write.get(), init_.get()};
   boost::system::result<pid_t> cloned = boost::system::error_code{};
   {
     BlockAllSignals blocked;
@@ -307,7 +333,7 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
 
   RlimitSpawned out;
   out.pid = *cloned;
-  out.setup_errors = std::move(errors->read);
+  out.channel = std::move(errors->read);
   return out;
 }
 

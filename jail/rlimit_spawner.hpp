@@ -45,6 +45,8 @@ struct RlimitJailConfig {
   // Applied last before execve when set.
   const seccomp_policies::BpfProgram* seccomp = nullptr;
   RlimitNamespaces namespaces;
+  // pysandbox-init (jail/sandbox_init.hpp), opened by RlimitSpawner::create.
+  std::string init_path;
 };
 
 // Per run.
@@ -80,12 +82,14 @@ enum class RlimitStep : std::int32_t {
   kNoNewPrivs,
   kSeccomp,
   kExecve,
+  kRunner,
+  kInit,
 };
 
 struct RlimitSpawned {
-  pid_t pid = -1;  // also the process group and session id (setsid)
-  // EOF when execve succeeded (the write end is O_CLOEXEC); a SetupFailure record otherwise.
-  sys::UniqueFd setup_errors;
+  pid_t pid = -1;  // the run's init; also its process group and session id (setsid)
+  // The read end of the run's channel (jail/sandbox_init.hpp).
+  sys::UniqueFd channel;
 };
 
 class RlimitSpawner {
@@ -104,6 +108,7 @@ class RlimitSpawner {
   RlimitSpawner() = default;
   RlimitJailConfig config_;
   std::string tmpfs_data_;  // "size=N,mode=1777", built once
+  sys::UniqueFd init_;
 };
 
 // Runs `fn(arg)` in a throwaway child that has taken uid/gid (no supplementary groups), and

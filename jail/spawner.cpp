@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "jail/sandbox_init.hpp"
 #include "jail/sys/syscalls.hpp"
 #include "seccomp_policies/policy.hpp"
 
@@ -38,28 +39,30 @@ constexpr std::uint64_t kNamespaceFlags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_N
 struct ChildArgs {
   const std::vector<MountOp>* plan;
   const JailConfig* config;
-  const RunParams* params;
+  const Rlimits* limits;
   const char* const* argv;
   const char* const* envp;
   int sync_read;
   int sync_write;
-  int err_read;  // -1 when the caller owns the channel (fork_sandboxed)
+  int err_read;  // -1 when the caller owns the channel (fork_ready)
   int err_write;
-  bool returns;  // fork_sandboxed: return to the caller after seccomp instead of execve
+  // Placed at 0..nplace-1; the channel then goes to fd nplace and every other fd is closed.
+  const int* place;
+  int nplace;
+  int init_fd;  // pysandbox-init: goes to fd nplace + 1
 };
-
-// The fd the setup-error channel is moved to in a child that keeps running (no execve to close
-// it through O_CLOEXEC): right after the five fds it hands the script.
-constexpr int kForkedErrorFd = 5;
 
 // Everything below runs in the cloned child before execve: raw syscalls and async-signal-safe
 // libc only, no allocation, no locks (glibc's own state was copied from a possibly
 // multi-threaded parent). id changes go through syscall(2) directly because glibc's setxid
 // wrappers would try to signal the parent's other threads.
 [[noreturn]] void fail(int err_fd, Step step, int index, int err) noexcept {
-  SetupFailure f{static_cast<std::int32_t>(step), index, err};
-  ssize_t ignored = ::write(err_fd, &f, sizeof f);
-  (void)ignored;
+  ChannelRecord r;
+  r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
+  r.step = static_cast<std::int32_t>(step);
+  r.index = index;
+  r.err = err;
+  write_record(err_fd, r);
   ::_exit(kSetupFailedExit);
 }
 
@@ -80,7 +83,7 @@ int child_steps(const ChildArgs& a) noexcept {
 
   // Handlers do not survive execve but ignored signals and the mask do: start clean. A forked
   // interpreter keeps its own dispositions (the ones a fresh interpreter would install).
-  if (!a.returns) {
+  if (a.err_read >= 0) {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
@@ -118,34 +121,29 @@ int child_steps(const ChildArgs& a) noexcept {
       fail(err_fd, Step::kMount, static_cast<int>(i), err);
   }
 
-  // Park the five fds high first so placing them at 0..4 cannot clobber one another.
-  int parked[5];
-  for (int i = 0; i < 5; ++i) {
-    parked[i] = ::fcntl(a.params->fds[i], F_DUPFD_CLOEXEC, kParkFdBase);
+  // Park the fds high first so placing them at 0..n-1 cannot clobber one another; the channel
+  // goes right after them. No execve follows in init, so everything else (other requests' pipes
+  // and sockets, the zygote's control socket) is closed for real, not just marked close-on-exec.
+  int parked[7];
+  const int n = a.nplace;
+  for (int i = 0; i <= n + 1; ++i) {
+    const int fd = i < n ? a.place[i] : i == n ? err_fd : a.init_fd;
+    parked[i] = ::fcntl(fd, F_DUPFD_CLOEXEC, kParkFdBase);
     if (parked[i] < 0) fail(err_fd, Step::kFds, i, errno);
   }
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < n; ++i) {
     if (::dup2(parked[i], i) != i) fail(err_fd, Step::kFds, 10 + i, errno);  // clears CLOEXEC
   }
-  if (a.returns) {
-    // No execve will close anything here: the error channel moves to fd 5 and everything else
-    // (the zygote's control socket above all) is closed for real.
-    if (::dup3(err_fd, kForkedErrorFd, O_CLOEXEC) != kForkedErrorFd)
-      fail(err_fd, Step::kFds, 15, errno);
-    err_fd = kForkedErrorFd;
-    if (int rc = sys::raw_close_range(kForkedErrorFd + 1, ~0U, 0); rc != 0)
-      fail(err_fd, Step::kFds, 21, -rc);
-  } else {
-    // Whatever else is open (other requests' pipes, sockets) must not cross execve, even if some
-    // library forgot O_CLOEXEC.
-    if (int rc = sys::raw_close_range(5, ~0U, CLOSE_RANGE_CLOEXEC); rc != 0)
-      fail(err_fd, Step::kFds, 20, -rc);
-  }
+  if (::dup3(parked[n], n, O_CLOEXEC) != n) fail(err_fd, Step::kFds, 15, errno);
+  err_fd = n;
+  if (::dup3(parked[n + 1], n + 1, O_CLOEXEC) != n + 1) fail(err_fd, Step::kFds, 16, errno);
+  if (int rc = sys::raw_close_range(static_cast<unsigned>(n) + 2, ~0U, 0); rc != 0)
+    fail(err_fd, Step::kFds, 21, -rc);
 
   if (::chdir("/tmp") != 0) fail(err_fd, Step::kChdir, 0, errno);
   ::umask(077);
 
-  const Rlimits& l = a.params->limits;
+  const Rlimits& l = *a.limits;
   const struct {
     int resource;
     rlim_t soft;
@@ -183,6 +181,12 @@ int child_steps(const ChildArgs& a) noexcept {
   if (::syscall(SYS_capset, &cap_header, no_caps) != 0)
     fail(err_fd, Step::kCapabilities, 65, errno);
 
+  // A session of its own: its own process group and, where the kernel groups sessions for the
+  // scheduler (CONFIG_SCHED_AUTOGROUP), one CPU share for the whole sandbox however many
+  // processes it runs. Before seccomp, which refuses setsid() to the script (a new session
+  // would be a new share).
+  if (::setsid() < 0) fail(err_fd, Step::kSession, 0, errno);
+
   // no_new_privs before seccomp: it lets an unprivileged task install a filter and makes
   // set-uid binaries inert (seccomp(2), PR_SET_NO_NEW_PRIVS).
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(err_fd, Step::kNoNewPrivs, 0, errno);
@@ -195,11 +199,23 @@ int child_steps(const ChildArgs& a) noexcept {
   return err_fd;
 }
 
+// This process becomes pysandbox-init (fd err_fd + 1) for a runner that exists already; if it
+// cannot, the sandbox is unusable: its runner goes, and the failure is reported like any other
+// step's.
+[[noreturn]] void become_init(pid_t runner, int err_fd) noexcept {
+  const int err = -exec_init(err_fd + 1, runner, err_fd, KillScope::kEverything);
+  ::kill(runner, SIGKILL);
+  fail(err_fd, Step::kInit, 0, err);
+}
+
+// Cold start: this process becomes pysandbox-init, which starts the runner (the interpreter)
+// and then only reaps (jail/sandbox_init.hpp).
 [[noreturn]] void child_main(const ChildArgs& a) noexcept {
   const int err_fd = child_steps(a);
-  ::execve(a.config->executable.c_str(), const_cast<char* const*>(a.argv),
-           const_cast<char* const*>(a.envp));
-  fail(err_fd, Step::kExecve, 0, errno);
+  const int err = -exec_init_then_runner(err_fd + 1, err_fd, KillScope::kEverything,
+                                         static_cast<std::int32_t>(Step::kExecve),
+                                         a.config->executable.c_str(), a.argv, a.envp);
+  fail(err_fd, Step::kInit, 0, err);
 }
 
 sys::Result<void> write_id_maps(int proc_fd, pid_t pid, uid_t uid, gid_t gid) {
@@ -227,6 +243,12 @@ const char* step_name(Step step) {
       return "parent_death";
     case Step::kHostname:
       return "hostname";
+    case Step::kSession:
+      return "session";
+    case Step::kRunner:
+      return "runner";
+    case Step::kInit:
+      return "init";
     case Step::kMount:
       return "mount";
     case Step::kFds:
@@ -255,24 +277,34 @@ boost::system::result<Spawner> Spawner::create(JailConfig config) {
   auto plan = build_mount_plan(config.mounts);
   if (!plan) return plan.error();
   Spawner s;
+  s.init_.reset(config.init_fd >= 0 ? ::fcntl(config.init_fd, F_DUPFD_CLOEXEC, 3)
+                                    : ::open(config.init_path.c_str(), O_PATH | O_CLOEXEC));
+  if (!s.init_) return sys::last_errno();
   s.config_ = std::move(config);
   s.plan_ = std::move(*plan);
   return s;
 }
 
 boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
-  return spawn_impl(params, -1);
+  return clone_sandbox(params.host_uid, params.host_gid, params.limits, params.cgroup_fd,
+                       params.fds.data(), static_cast<int>(params.fds.size()), -1);
 }
 
-boost::system::result<Spawned> Spawner::fork_sandboxed(const RunParams& params,
-                                                       int setup_error_fd) const {
-  if (setup_error_fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
-  return spawn_impl(params, setup_error_fd);
+boost::system::result<Spawned> Spawner::fork_ready(const ReadyParams& params) const {
+  if (params.channel_fd < 0 || params.handover_fd < 0 || params.null_fd < 0)
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  // The cold layout (five fds, then the channel), so that the sandbox's init is the same
+  // program with the same arguments whichever way it started.
+  const int fds[5] = {params.null_fd, params.null_fd, params.null_fd, params.handover_fd,
+                      params.null_fd};
+  return clone_sandbox(params.host_uid, params.host_gid, params.limits, -1, fds, 5,
+                       params.channel_fd);
 }
 
-boost::system::result<Spawned> Spawner::spawn_impl(const RunParams& params,
-                                                   int setup_error_fd) const {
-  const bool returns = setup_error_fd >= 0;
+boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, const Rlimits& limits,
+                                                      int cgroup_fd, const int* place, int nplace,
+                                                      int channel_fd) const {
+  const bool ready = channel_fd >= 0;
   // execve's arrays, built before clone: the child must not allocate.
   std::vector<const char*> argv;
   for (const auto& arg : config_.argv) argv.push_back(arg.c_str());
@@ -284,7 +316,7 @@ boost::system::result<Spawned> Spawner::spawn_impl(const RunParams& params,
   auto sync = sys::make_pipe();
   if (!sync) return sync.error();
   sys::Pipe errors;
-  if (!returns) {
+  if (!ready) {
     auto made = sys::make_pipe();
     if (!made) return made.error();
     errors = std::move(*made);
@@ -292,52 +324,76 @@ boost::system::result<Spawned> Spawner::spawn_impl(const RunParams& params,
 
   ChildArgs args{&plan_,
                  &config_,
-                 &params,
+                 &limits,
                  argv.data(),
                  envp.data(),
                  sync->read.get(),
                  sync->write.get(),
-                 returns ? -1 : errors.read.get(),
-                 returns ? setup_error_fd : errors.write.get(),
-                 returns};
-  // CLONE_PARENT for a zygote's child: the zygote's parent (the server) becomes its parent, so the
-  // server reaps it with its own pidfd and gets its rusage exactly as for a cold spawn
+                 ready ? -1 : errors.read.get(),
+                 ready ? channel_fd : errors.write.get(),
+                 place,
+                 nplace,
+                 init_.get()};
+  // CLONE_PARENT for a zygote's sandbox: the zygote's parent (the server) becomes its parent, so
+  // the server reaps it with its own pidfd and gets its rusage exactly as for a cold spawn
   // (clone(2): the child's exit signal is then the zygote's own, SIGCHLD).
-  std::uint64_t flags = returns ? kNamespaceFlags | CLONE_PARENT : kNamespaceFlags;
+  std::uint64_t flags = ready ? kNamespaceFlags | CLONE_PARENT : kNamespaceFlags;
   if (config_.inherit_network_namespace) flags &= ~static_cast<std::uint64_t>(CLONE_NEWNET);
-  auto cloned = sys::clone3_pidfd(flags, params.cgroup_fd);
+  auto cloned = sys::clone3_pidfd(flags, cgroup_fd);
   if (!cloned) return cloned.error();
   if (cloned->pid == 0) {
-    if (!returns) child_main(args);
+    if (!ready) child_main(args);
     const int err_fd = child_steps(args);
-    // The server reads EOF here: setup is done and whatever follows is the script's.
-    ::close(err_fd);
+    install_stop_handler();
+    // Closed (close-on-exec) when init has become pysandbox-init: the runner waits for that, so
+    // that nothing of it ever runs beside a copy of the zygote as its pid 1.
+    int gate[2];
+    if (::pipe2(gate, O_CLOEXEC) != 0) fail(err_fd, Step::kRunner, 1, errno);
+    // The runner: a copy of this interpreter, which returns to the caller and waits there for
+    // its run (fd 3); init stays behind and only reaps.
+    auto runner = sys::clone_fork();
+    if (!runner) fail(err_fd, Step::kRunner, 0, runner.error().value());
+    if (*runner != 0) {
+      ::close(gate[0]);
+      for (int fd = 0; fd < err_fd; ++fd) ::close(fd);
+      become_init(*runner, err_fd);
+    }
+    reset_stop_handler();
+    ::close(gate[1]);
+    ::close(err_fd + 1);  // init's program: the runner never execs, its CLOEXEC would not act
+    char byte;
+    while (::read(gate[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    ::close(gate[0]);
     // Those numbers were closed by the steps (and may be reused): forget them, do not close.
     (void)sync->read.release();
     (void)sync->write.release();
-    Spawned in_child;
-    in_child.pid = 0;
-    return in_child;
+    Spawned in_runner;
+    in_runner.pid = 0;
+    return in_runner;
   }
 
   Spawned out;
   out.pid = cloned->pid;
   out.pidfd = std::move(cloned->pidfd);
-  out.setup_errors = std::move(errors.read);
+  out.channel = std::move(errors.read);
   sync->read.reset();
   errors.write.reset();
 
-  auto maps = write_id_maps(config_.host_proc_fd, out.pid, params.host_uid, params.host_gid);
+  auto maps = write_id_maps(config_.host_proc_fd, out.pid, uid, gid);
   const char go = 1;
   if (!maps || ::write(sync->write.get(), &go, 1) != 1) {
     const auto err = maps ? sys::last_errno() : maps.error();
-    if (returns) {
+    if (ready) {
       // Not our child (CLONE_PARENT): its owner reaps it. Kill it before it runs anything and
       // report the step on the owner's channel, as the child itself would have.
       (void)sys::pidfd_send_signal(out.pidfd.get(), SIGKILL);
-      SetupFailure f{static_cast<std::int32_t>(Step::kIds), 3, err.value()};
-      ssize_t ignored = ::write(setup_error_fd, &f, sizeof f);
-      (void)ignored;
+      ChannelRecord r;
+      r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
+      r.step = static_cast<std::int32_t>(Step::kIds);
+      r.index = 3;
+      r.err = err.value();
+      write_record(channel_fd, r);
       return out;
     }
     // The child is still blocked before any setup: kill it and reap it here, so a failed spawn

@@ -36,6 +36,11 @@ struct JailConfig {
   bool inherit_network_namespace = false;
   // Applied last before execve; null only for capability probes.
   const seccomp_policies::BpfProgram* seccomp = nullptr;
+  // pysandbox-init (jail/sandbox_init.hpp), which every sandbox's first process becomes: opened
+  // by Spawner::create from init_path, or duplicated from init_fd when that is >= 0 (a zygote
+  // opens it before it moves into the sandbox's root, where the path is not visible).
+  std::string init_path;
+  int init_fd = -1;
 };
 
 struct Rlimits {
@@ -56,7 +61,17 @@ struct RunParams {
   std::array<int, 5> fds{-1, -1, -1, -1, -1};
 };
 
-// What the child reports on the setup-error pipe before _exit when a step fails.
+// A sandbox made ahead of its run, by a zygote (see Spawner::fork_ready).
+struct ReadyParams {
+  uid_t host_uid = 0;
+  gid_t host_gid = 0;
+  Rlimits limits;        // until the run lowers them
+  int null_fd = -1;      // /dev/null: fds 0..2 until the run
+  int handover_fd = -1;  // becomes fd 3 of the runner: its run's fds and limits arrive there
+  int channel_fd = -1;   // the channel's write end (jail/sandbox_init.hpp): becomes fd 5
+};
+
+// A setup step that failed, as a channel record reports it.
 struct SetupFailure {
   std::int32_t step = 0;   // Step
   std::int32_t index = 0;  // mount plan index for mount steps
@@ -76,30 +91,35 @@ enum class Step : std::int32_t {
   kNoNewPrivs,
   kSeccomp,
   kExecve,
+  kSession,
+  kRunner,
+  kInit,
 };
 
 struct Spawned {
-  pid_t pid = -1;
+  pid_t pid = -1;  // the sandbox's init
   jail::sys::UniqueFd pidfd;
-  // EOF when execve succeeded (the write end is O_CLOEXEC); a SetupFailure record otherwise.
-  jail::sys::UniqueFd setup_errors;
+  // The read end of the sandbox's channel (jail/sandbox_init.hpp); empty for fork_ready, whose
+  // caller made the channel.
+  jail::sys::UniqueFd channel;
 };
 
 class Spawner {
  public:
   static boost::system::result<Spawner> create(JailConfig config);
 
-  // Synchronous but short: clone3 and the uid/gid map writes. The child's own setup runs
-  // concurrently; its failure arrives on Spawned::setup_errors.
+  // Cold start, synchronous but short: clone3 and the uid/gid map writes. In the new sandbox,
+  // init (jail/sandbox_init.hpp) runs the steps, then starts the runner, which execs the
+  // interpreter. Its progress, failure and end arrive on Spawned::channel.
   boost::system::result<Spawned> spawn(const RunParams& params) const;
 
-  // For a zygote (an initialised interpreter that must not execve): the same namespaces and steps,
-  // but the child is born with CLONE_PARENT, so the zygote's parent owns it (reaps it, holds its
-  // pidfd), and instead of execve it returns from this call with pid 0 once seccomp is loaded and
-  // every fd but 0..4 is closed. Setup failures are written to `setup_error_fd` (the caller's
-  // channel, whose read end the owner holds; EOF there = setup done). In the caller, returns the
-  // child's pid and pidfd; setup_errors stays empty. The caller must be single-threaded.
-  boost::system::result<Spawned> fork_sandboxed(const RunParams& params, int setup_error_fd) const;
+  // For a zygote (an initialised interpreter that must not execve): the same namespaces and
+  // steps, done ahead of any run. The sandbox is born with CLONE_PARENT, so the zygote's parent
+  // owns its init (reaps it, holds its pidfd). Its runner is a copy of the caller that returns
+  // from this call with pid 0, sandboxed (seccomp loaded, every fd closed but 0..2 and 4 =
+  // /dev/null, 3 = handover, 5 = channel); the caller then waits on fd 3 for its run. In the
+  // caller, returns init's pid and pidfd. The caller must be single-threaded.
+  boost::system::result<Spawned> fork_ready(const ReadyParams& params) const;
 
   // "mount: bind /usr -> /tmp/usr (ro): Operation not permitted", for the log.
   std::string describe(const SetupFailure& failure) const;
@@ -108,9 +128,12 @@ class Spawner {
 
  private:
   Spawner() = default;
-  boost::system::result<Spawned> spawn_impl(const RunParams& params, int setup_error_fd) const;
+  boost::system::result<Spawned> clone_sandbox(uid_t uid, gid_t gid, const Rlimits& limits,
+                                               int cgroup_fd, const int* place, int nplace,
+                                               int channel_fd) const;
   JailConfig config_;
   std::vector<MountOp> plan_;
+  sys::UniqueFd init_;
 };
 
 }  // namespace pysandbox::jail

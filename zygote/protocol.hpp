@@ -1,15 +1,19 @@
-// The server <-> zygote wire protocol, over a SOCK_SEQPACKET pair (one message per record).
+// The server <-> zygote wire protocol, over a SOCK_SEQPACKET pair (one message per record), and
+// the server -> warm sandbox handover.
 //
-//   zygote -> server, once:   Hello: a JSON object (<= kMaxHelloBytes) {"ok": true, "pid": ..,
-//                             "python": "3.11.2", "preloaded": [...], "preload_ms": ..,
-//                             "threads": 1} or {"ok": false, "error": "..."}
-//   server -> zygote, per run: SpawnRequest + fds (stdin, stdout, stderr, script, result,
-//                             setup_errors[, cgroup dir])
-//   zygote -> server, per run: SpawnReply [+ the child's pidfd when pid > 0]
+//   server -> zygote, once:        Config: a JSON object (<= kMaxConfigBytes), see zygote.py
+//   zygote -> server, once:        Hello: a JSON object (<= kMaxHelloBytes) {"ok": true, "pid":
+//                                  .., "python": "3.11.2", "preloaded": [...], "layout": ..}
+//                                  or {"ok": false, "error": "..."}
+//   server -> zygote, any time:    PreforkRequest: make a sandbox ahead of its run, as `uid`
+//   zygote -> server, per request: PreforkReply [+ fds: the sandbox init's pidfd, the read end
+//                                  of its channel (jail/sandbox_init.hpp), the server's end of
+//                                  its handover socket]
+//   server -> warm sandbox:        RunMessage + the run's 5 fds (stdin, stdout, stderr, script,
+//                                  result), over the handover socket; then the server closes it
 //
-// The zygote handles one request at a time and never reads a request's data (the script and
-// stdin stay in memfds that only the child reads), so nothing of one request is in the memory the
-// next child inherits.
+// The zygote never sees a run: its fds and limits go from the server straight to the sandbox, so
+// nothing of one request is in the memory the next sandbox inherits.
 #pragma once
 
 #include <cstddef>
@@ -17,32 +21,39 @@
 
 namespace pysandbox::zygote {
 
-inline constexpr std::uint32_t kMagic = 0x7a737970;  // "pysz"
+inline constexpr std::uint32_t kMagic = 0x7a737971;  // "qysz": version 2
+inline constexpr std::size_t kMaxConfigBytes = 16384;
 inline constexpr std::size_t kMaxHelloBytes = 4096;
-inline constexpr std::size_t kRunFds = 6;  // + 1 with a cgroup
+inline constexpr std::size_t kReadyFds = 3;  // pidfd, channel, handover
+inline constexpr std::size_t kRunFds = 5;
 
 // The zygote's control socket is this fd.
 inline constexpr int kControlFd = 3;
 
-struct SpawnRequest {
+struct PreforkRequest {
   std::uint32_t magic = kMagic;
-  std::uint32_t has_cgroup = 0;  // the 7th fd is the run's cgroup directory (CLONE_INTO_CGROUP)
-  std::uint64_t id = 0;          // echoed in the reply
+  std::uint32_t reserved = 0;
+  std::uint64_t id = 0;  // echoed in the reply
   std::uint32_t host_uid = 0;
   std::uint32_t host_gid = 0;
+};
+
+struct PreforkReply {
+  std::uint32_t magic = kMagic;
+  std::int32_t err = 0;  // errno of a failed clone3 (pid == 0, no fds)
+  std::uint64_t id = 0;
+  std::int32_t pid = 0;  // > 0: the sandbox's init; kReadyFds fds are attached
+  std::int32_t reserved = 0;
+};
+
+struct RunMessage {
+  std::uint32_t magic = kMagic;
+  std::uint32_t reserved = 0;
   std::uint64_t address_space = 0;
   std::uint64_t cpu_seconds = 0;
   std::uint64_t processes = 0;
   std::uint64_t open_files = 0;
   std::uint64_t file_size = 0;
-};
-
-struct SpawnReply {
-  std::uint32_t magic = kMagic;
-  std::int32_t err = 0;  // errno of a failed clone3 (pid == 0, no fd)
-  std::uint64_t id = 0;
-  std::int32_t pid = 0;  // > 0: a pidfd is attached
-  std::int32_t reserved = 0;
 };
 
 }  // namespace pysandbox::zygote

@@ -1,19 +1,107 @@
-# pysandbox zygote bootstrap: imported by pysandbox-zygote (CPython embedded in a small C++
-# program) once at startup. start() loads the runner and the preloads and warms them up; the
-# zygote then only forks. child_main() runs in each forked child, after the C++ side has put it in
-# its sandbox (namespaces, cgroup, uid, tmpfs, rlimits, seccomp) and closed every other fd.
+# pysandbox zygote bootstrap: the server runs it as `/usr/bin/python3 -I -B -u -c <this file>`,
+# exactly the interpreter, flags and environment of a cold sandbox (whose runner it executes
+# with -c the same way), with its control socket on fd 3 (zygote/protocol.hpp).
 #
-# Never runs user code itself, never reads a request: the child reads the script from its fd 3.
+# It loads the runner and the preloads, warms them up, and hands over to the native half
+# (_pysandbox_zygote, zygote/module.cpp), which builds the sandbox's root once and then makes
+# sandboxes ahead of their runs. serve() returns only in such a sandbox's runner: there, numpy's
+# global generator gets a fresh seed, the runner waits for its run, and then runs the script.
+#
+# Never runs user code itself, never reads a request: a run's script and stdin go from the
+# server straight to the sandbox.
 
-import gc
-import importlib
-import importlib.util
-import json
-import os
-import sys
-import time
 
-_runner = None
+def _zygote():
+    import gc
+    import importlib.machinery
+    import importlib.util
+    import json
+    import os
+    import sys
+    import time
+
+    def send(text):
+        os.write(3, text.encode("utf-8"))
+
+    def fail(what):
+        send(json.dumps({"ok": False, "error": what}))
+        os._exit(1)
+
+    try:
+        config = json.loads(os.read(3, 16384).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        fail("config: %s" % exc)
+    if os.getppid() != config["parent_pid"]:
+        os._exit(3)  # the server died before we could watch for it (PR_SET_PDEATHSIG)
+    t0 = time.monotonic()
+    path = list(sys.path)
+
+    def load(name, file, loader=None):
+        spec = importlib.util.spec_from_file_location(name, file, loader=loader)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    try:
+        native = load("_pysandbox_zygote", config["module"],
+                      importlib.machinery.ExtensionFileLoader("_pysandbox_zygote",
+                                                              config["module"]))
+        runner = load("pysandbox_runner", config["runner"])
+    except BaseException as exc:
+        fail("loading %s: %r" % (config["module"], exc))
+
+    loaded = []
+    for name in config["preload"]:
+        try:
+            module = importlib.import_module(name)
+            warm = _WARMERS.get(name)
+            if warm is not None:
+                warm(module)
+        except BaseException as exc:
+            fail("preload %s: %s: %s" % (name, type(exc).__name__, exc))
+        loaded.append(name)
+    sys.path[:] = path  # as a cold interpreter has it
+
+    # fork() copies one thread: a zygote with a second thread (a BLAS pool, a timer) would hand
+    # its sandboxes locks held by a thread that no longer exists.
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        fail("the preloads started %d threads; a zygote must stay single-threaded to fork"
+             % threads)
+
+    # Everything alive now is shared copy-on-write with the sandboxes: keep the collector from
+    # touching (and so copying) it in each of them.
+    gc.collect()
+    gc.freeze()
+    try:
+        facts = native.prepare(config["policy"], config["tmpfs_bytes"], config["ro_paths"],
+                               config["python"], config["init"])
+    except RuntimeError as exc:
+        fail(str(exc))
+    hello = {
+        "ok": True,
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "preloaded": loaded,
+        "preload_ms": round((time.monotonic() - t0) * 1000, 1),
+        "threads": threads,
+        "layout": facts["layout"],
+        "huge_page_bytes": facts["huge_page_bytes"],
+    }
+    native.serve(json.dumps(hello), config["processes"], config["open_files"],
+                 config["file_size"], config.get("fault_exit_after_fork", 0))
+
+    # From here on: a sandbox's runner (pid 2 of its sandbox), ahead of its run. random reseeds
+    # itself after fork (os.register_at_fork); numpy's global RandomState does not, and was
+    # seeded once in the zygote: every sandbox would draw the same numbers.
+    np = sys.modules.get("numpy")
+    if np is not None:
+        np.random.seed()
+    for name in ("_pysandbox_zygote", "pysandbox_runner"):
+        sys.modules.pop(name, None)
+    native.await_run()
+    runner.child_main()
 
 
 def _warm_numpy(np):
@@ -26,7 +114,7 @@ def _warm_numpy(np):
 
 def _warm_pandas(pd):
     # The first call into pandas' formatting, reductions, groupby and dict conversion loads
-    # lazily imported submodules and fills caches: pay for it here, once, not in every child.
+    # lazily imported submodules and fills caches: pay for it here, once, not in every sandbox.
     s = pd.Series([1, 2, 3, 4])
     int(s.sum())
     str(s)
@@ -42,55 +130,4 @@ def _warm_pandas(pd):
 
 _WARMERS = {"numpy": _warm_numpy, "pandas": _warm_pandas}
 
-
-def start(runner_path, preload):
-    """Returns the hello record (JSON text) for the server."""
-    global _runner
-    t0 = time.monotonic()
-    try:
-        spec = importlib.util.spec_from_file_location("pysandbox_runner", runner_path)
-        runner = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(runner)
-        _runner = runner
-    except BaseException as exc:
-        return json.dumps({"ok": False, "error": "runner %s: %r" % (runner_path, exc)})
-
-    loaded = []
-    for name in preload:
-        try:
-            module = importlib.import_module(name)
-            warm = _WARMERS.get(name)
-            if warm is not None:
-                warm(module)
-        except BaseException as exc:
-            return json.dumps({"ok": False, "error": "preload %s: %s: %s" % (name, type(exc).__name__, exc)})
-        loaded.append(name)
-
-    # fork() copies one thread: a zygote with a second thread (a BLAS pool, a timer) would hand
-    # its children locks held by a thread that no longer exists.
-    threads = len(os.listdir("/proc/self/task"))
-    if threads != 1:
-        return json.dumps({"ok": False, "error": "the preloads started %d threads; a zygote must stay single-threaded to fork" % threads})
-
-    # Everything alive now is shared copy-on-write with the children: keep the collector from
-    # touching (and so copying) it in each of them.
-    gc.collect()
-    gc.freeze()
-    return json.dumps({
-        "ok": True,
-        "pid": os.getpid(),
-        "python": sys.version.split()[0],
-        "executable": sys.executable,
-        "preloaded": loaded,
-        "preload_ms": round((time.monotonic() - t0) * 1000, 1),
-        "threads": threads,
-    })
-
-
-def child_main():
-    # random reseeds itself after fork (os.register_at_fork); numpy's global RandomState does
-    # not, and was seeded once in the zygote: every child would draw the same numbers.
-    np = sys.modules.get("numpy")
-    if np is not None:
-        np.random.seed()
-    _runner.child_main()
+_zygote()

@@ -13,7 +13,7 @@ namespace {
 
 PoolOptions options_with(std::vector<std::string> preload, unsigned per_flavour = 1) {
   PoolOptions o;
-  o.zygote_path = "/nonexistent/pysandbox-zygote";  // never launched: start() is not called
+  o.python_path = "/nonexistent/python3";  // never launched: start() is not called
   o.preload = std::move(preload);
   o.per_flavour = per_flavour;
   return o;
@@ -22,7 +22,8 @@ PoolOptions options_with(std::vector<std::string> preload, unsigned per_flavour 
 class ZygotePoolRouting : public ::testing::Test {
  protected:
   boost::asio::io_context io_;
-  ZygotePool pool_{io_.get_executor(), options_with({"numpy", "pandas"})};
+  UidPool uids_{3000000, 8};
+  ZygotePool pool_{io_.get_executor(), options_with({"numpy", "pandas"}), uids_};
 };
 
 TEST_F(ZygotePoolRouting, ScriptsNamingAPreloadGoToThePreloadedFlavour) {
@@ -47,7 +48,8 @@ TEST_F(ZygotePoolRouting, OtherScriptsGoToTheMinimalFlavour) {
 
 TEST(ZygotePool, WithoutPreloadsEveryScriptGoesToTheMinimalFlavour) {
   boost::asio::io_context io;
-  ZygotePool pool(io.get_executor(), options_with({}));
+  UidPool uids(3000000, 8);
+  ZygotePool pool(io.get_executor(), options_with({}), uids);
   for (const char* script : {"import pandas as pd\n", "from numpy.linalg import norm\n",
                              "import pandasx\n", "def main():\n    return 1\n"}) {
     EXPECT_EQ(pool.flavour_for(script), 0u) << script;
@@ -59,14 +61,16 @@ TEST(ZygotePool, WithoutPreloadsEveryScriptGoesToTheMinimalFlavour) {
 
 TEST(ZygotePool, DottedPreloadsRouteByTheirTopLevelPackage) {
   boost::asio::io_context io;
-  ZygotePool pool(io.get_executor(), options_with({"numpy.linalg"}));
+  UidPool uids(3000000, 8);
+  ZygotePool pool(io.get_executor(), options_with({"numpy.linalg"}), uids);
   EXPECT_EQ(pool.flavour_for("import numpy as np\n"), 1u);
   EXPECT_EQ(pool.flavour_for("import numpyx\n"), 0u);
 }
 
 TEST(ZygotePool, BeforeStartNothingIsReadyAndNoProcessExists) {
   boost::asio::io_context io;
-  ZygotePool pool(io.get_executor(), options_with({"numpy", "pandas"}, 2));
+  UidPool uids(3000000, 8);
+  ZygotePool pool(io.get_executor(), options_with({"numpy", "pandas"}, 2), uids);
   const auto state = pool.describe();
   EXPECT_EQ(state.at("enabled"), true);
   EXPECT_EQ(state.at("ready").to_number<int>(), 0);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
 #include "jail/sys/syscalls.hpp"
 
@@ -51,7 +53,20 @@ RlimitJailConfig shell(std::string script) {
   c.executable = "/bin/sh";
   c.argv = {"sh", "-c", std::move(script)};
   c.env = {"PATH=/usr/bin:/bin", "HOME=/nonexistent"};
+  c.init_path = PYSANDBOX_INIT_PATH;
   return c;
+}
+
+// The first record on a run's channel: kRunning once its runner has execve'd.
+ChannelRecord first_record(int channel) {
+  ChannelRecord r;
+  std::size_t got = 0;
+  while (got < sizeof r) {
+    const ssize_t n = ::read(channel, reinterpret_cast<char*>(&r) + got, sizeof r - got);
+    if (n <= 0 && !(n < 0 && errno == EINTR)) break;
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  return r;
 }
 
 class RlimitSpawnerTest : public ::testing::Test {
@@ -84,22 +99,28 @@ class RlimitSpawnerTest : public ::testing::Test {
     auto spawned = spawner->spawn(p);
     EXPECT_TRUE(spawned) << spawned.error().message();
     if (!spawned) return r;
-    const std::string setup = read_all(spawned->setup_errors.get());
+    const ChannelReport report = read_channel_blocking(spawned->channel.get());
     auto status = sys::wait4_blocking(spawned->pid);
     EXPECT_TRUE(status);
     (void)kill_all_of_uid(p.uid, p.gid);
-    if (p.create_cwd && setup.empty()) {
+    if (p.create_cwd && !report.setup_failed) {
       const std::string name = p.cwd.substr(p.cwd.rfind('/') + 1);
       EXPECT_TRUE(remove_as_uid(p.uid, p.gid, root_->fd(), {name}, {}));
       EXPECT_NE(::access(p.cwd.c_str(), F_OK), 0) << p.cwd;
     }
-    if (setup.size() == sizeof(SetupFailure)) {
-      SetupFailure f;
-      std::memcpy(&f, setup.data(), sizeof f);
-      r.setup_failure = RlimitSpawner::describe(f);
+    if (report.setup_failed) {
+      const auto& f = *report.setup_failed;
+      r.setup_failure = RlimitSpawner::describe(SetupFailure{f.step, f.index, f.err});
     }
-    r.code = status->code;
-    r.signal = status->signal;
+    // The runner's end as its init saw it; init's own when it could not say.
+    if (report.exited && WIFEXITED(report.exited->status)) {
+      r.code = WEXITSTATUS(report.exited->status);
+    } else if (report.exited) {
+      r.signal = WTERMSIG(report.exited->status);
+    } else {
+      r.code = status->code;
+      r.signal = status->signal;
+    }
     ::lseek(out.get(), 0, SEEK_SET);
     ::lseek(err.get(), 0, SEEK_SET);
     r.out = read_all(out.get());
@@ -120,13 +141,13 @@ TEST_F(RlimitSpawnerTest, RunsAsTheDedicatedUidWithoutSupplementaryGroups) {
   EXPECT_EQ(r.code, 0);
 }
 
-TEST_F(RlimitSpawnerTest, LeadsItsOwnSessionAndProcessGroup) {
-  // Fields 5 and 6 of /proc/self/stat (pgrp, session) against the pid, field 1 (comm has no
-  // spaces here).
+TEST_F(RlimitSpawnerTest, RunsInItsInitsOwnSessionAndProcessGroup) {
+  // Fields 4, 5 and 6 of /proc/self/stat (ppid, pgrp, session), field 2 (comm has no spaces
+  // here): its parent is the run's init, which leads the session and the group.
   auto r = run(shell("read pid comm state ppid pgrp sid rest < /proc/$$/stat; "
-                     "[ $pid = $$ ] && [ $pgrp = $$ ] && [ $sid = $$ ] && echo leader"),
+                     "[ $pgrp = $ppid ] && [ $sid = $ppid ] && cat /proc/$ppid/comm"),
                params());
-  EXPECT_EQ(r.out, "leader\n") << r.err;
+  EXPECT_EQ(r.out, "pysandbox-init\n") << r.err;
 }
 
 TEST_F(RlimitSpawnerTest, StartsInItsScratchDirectoryWithTheRunsEnvironment) {
@@ -190,7 +211,6 @@ TEST_F(RlimitSpawnerTest, SetupFailureIsReportedWithStepAndErrno) {
   p.create_cwd = false;
   auto r = run(shell("true"), p);
   EXPECT_EQ(r.setup_failure, "chdir #0: No such file or directory");
-  EXPECT_EQ(r.code, 125);
   // A run directory someone created first is not taken over.
   p = params();
   ASSERT_EQ(::mkdir(p.cwd.c_str(), 0777), 0);
@@ -216,9 +236,10 @@ TEST_F(RlimitSpawnerTest, WithNamespacesItSeesOnlyItselfAPrivateTmpAndNoNetwork)
   p.cwd = "/tmp";
   p.create_cwd = false;
   auto r = run(config, p);
-  // sh (pid 1) and the pipeline's few processes; the fresh /tmp is empty, mode 1777.
-  EXPECT_EQ(r.out.substr(0, 2), "1\n") << r.out << r.err << r.setup_failure;
-  EXPECT_LT(std::stoi(r.out.substr(2)), 6) << r.out;
+  // init (pid 1), sh (pid 2) and the pipeline's few processes; the fresh /tmp is empty, mode
+  // 1777.
+  EXPECT_EQ(r.out.substr(0, 2), "2\n") << r.out << r.err << r.setup_failure;
+  EXPECT_LT(std::stoi(r.out.substr(2)), 7) << r.out;
   EXPECT_NE(r.out.find("sandbox\n0\n1777\nwrote\n1\n"), std::string::npos) << r.out;
   // Nothing of it reached the host's /tmp.
   EXPECT_NE(::access("/tmp/mine", F_OK), 0);
@@ -249,16 +270,19 @@ TEST_F(RlimitSpawnerTest, KillAllOfUidTakesDaemonsAndSparesOtherUids) {
   auto daemon = spawner->spawn(daemon_params);
   auto bystander = spawner->spawn(bystander_params);
   ASSERT_TRUE(daemon && bystander);
-  // Both are past execve once their setup pipes report EOF.
-  EXPECT_EQ(read_all(daemon->setup_errors.get()), "");
-  EXPECT_EQ(read_all(bystander->setup_errors.get()), "");
-  EXPECT_EQ(processes_of_uid(kUid).size(), 1u);
+  // Both are past execve once their channels say so; each is its init and its runner.
+  EXPECT_EQ(first_record(daemon->channel.get()).kind, static_cast<int>(RecordKind::kRunning));
+  EXPECT_EQ(first_record(bystander->channel.get()).kind, static_cast<int>(RecordKind::kRunning));
+  EXPECT_EQ(processes_of_uid(kUid).size(), 2u);
 
   ASSERT_TRUE(kill_all_of_uid(kUid, kUid));
   auto st = sys::wait4_blocking(daemon->pid);
   ASSERT_TRUE(st);
   EXPECT_EQ(st->signal, SIGKILL);
   EXPECT_EQ(::kill(bystander->pid, 0), 0) << "another uid's process was killed";
+  // The runner's zombie went to the system's init, which reaps it on its own time.
+  for (int i = 0; i < 400 && !processes_of_uid(kUid).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(processes_of_uid(kUid).empty());
   ::kill(bystander->pid, SIGKILL);
   (void)sys::wait4_blocking(bystander->pid);
@@ -274,10 +298,11 @@ TEST_F(RlimitSpawnerTest, ProcessesOfUidSeesZombieChildren) {
   p.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
   auto child = spawner->spawn(p);
   ASSERT_TRUE(child);
-  EXPECT_EQ(read_all(child->setup_errors.get()), "");
-  // Not reaped yet: a zombie of ours.
-  for (int i = 0; i < 200 && (processes_of_uid(kUid).empty() || !processes_of_uid(kUid)[0].zombie);
-       ++i) {
+  // EOF once init has reported and exited.
+  EXPECT_TRUE(read_channel_blocking(child->channel.get()).exited);
+  // Not reaped yet: its init, a zombie of ours (its runner it reaped itself).
+  for (int i = 0;
+       i < 200 && (processes_of_uid(kUid).size() != 1 || !processes_of_uid(kUid)[0].zombie); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   auto seen = processes_of_uid(kUid);

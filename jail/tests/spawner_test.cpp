@@ -16,6 +16,7 @@
 #include <string>
 
 #include "jail/probe.hpp"
+#include "jail/sandbox_init.hpp"
 #include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
@@ -52,6 +53,7 @@ JailConfig shell_config(std::string script, bool proc = true) {
   c.env = {"PATH=/usr/bin:/bin"};
   c.mounts.ro_paths = default_ro_paths();
   c.mounts.mount_proc = proc;
+  c.init_path = PYSANDBOX_INIT_PATH;
   return c;
 }
 
@@ -69,18 +71,25 @@ RunResult run(const JailConfig& config, RunParams params = {}) {
   auto spawned = spawner->spawn(params);
   EXPECT_TRUE(spawned) << spawned.error().message();
   if (!spawned) return r;
-  std::string setup = read_all(spawned->setup_errors.get());
+  const ChannelReport report = read_channel_blocking(spawned->channel.get());
   siginfo_t info{};
   while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned->pidfd.get()), &info,
                   WEXITED) != 0 &&
          errno == EINTR) {
   }
-  if (setup.size() == sizeof(SetupFailure)) {
-    SetupFailure f;
-    std::memcpy(&f, setup.data(), sizeof f);
-    r.setup_failure = spawner->describe(f);
+  if (report.setup_failed) {
+    const auto& f = *report.setup_failed;
+    r.setup_failure = spawner->describe(SetupFailure{f.step, f.index, f.err});
   }
-  if (info.si_code == CLD_EXITED) {
+  // The runner's end, as the sandbox's init saw it; init's own when it could not say.
+  if (report.exited) {
+    const int status = report.exited->status;
+    if (WIFEXITED(status)) {
+      r.code = WEXITSTATUS(status);
+    } else {
+      r.signal = WTERMSIG(status);
+    }
+  } else if (info.si_code == CLD_EXITED) {
     r.code = info.si_status;
   } else {
     r.signal = info.si_status;
@@ -106,11 +115,16 @@ TEST(Spawner, IsRootOfItsOwnUserNamespaceMappedToTheUnprivilegedUid) {
       << r.err;
 }
 
-TEST(Spawner, IsInitOfItsOwnPidNamespaceAndSeesNoHostProcess) {
-  auto r = run(shell_config("echo $$; ls /proc | grep -E '^[0-9]+$' | wc -l"));
-  // sh itself (1) and the ls/grep/wc pipeline: nothing of the host.
-  EXPECT_EQ(r.out.substr(0, 2), "1\n") << r.out;
-  EXPECT_LT(std::stoi(r.out.substr(2)), 6) << r.out;
+TEST(Spawner, RunsUnderItsOwnInitInItsOwnPidNamespaceAndSeesNoHostProcess) {
+  auto r =
+      run(shell_config("echo $$; cat /proc/1/comm; tr '\\0' ' ' < /proc/1/cmdline; echo; "
+                       "ls /proc | grep -E '^[0-9]+$' | wc -l"));
+  // pysandbox-init (1), sh itself (2) and the ls/grep/wc pipeline: nothing of the host, and no
+  // copy of the process that made the sandbox.
+  EXPECT_EQ(r.out.substr(0, r.out.find("\n", r.out.find("\n", 3) + 1) + 1),
+            "2\npysandbox-init\npysandbox-init 2 5 1 \n")
+      << r.out;
+  EXPECT_LT(std::stoi(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1)), 7) << r.out;
 }
 
 TEST(Spawner, HasItsOwnHostname) {
@@ -189,6 +203,7 @@ TEST(Spawner, HasNoNetworkBeyondADownLoopback) {
                 "except OSError as e:\n"
                 "    print('refused', e.errno)\n"};
   c.mounts.ro_paths = default_ro_paths();
+  c.init_path = PYSANDBOX_INIT_PATH;
   auto r = run(c);
   EXPECT_EQ(r.out.rfind("refused", 0), 0u) << r.out << r.err;
 }
@@ -229,7 +244,7 @@ TEST(Spawner, SetupFailureIsReportedWithStepAndErrno) {
   config.executable = "/usr/bin/definitely-not-here";
   auto r = run(config);
   EXPECT_EQ(r.setup_failure, "execve #0: No such file or directory");
-  EXPECT_EQ(r.code, 125);
+  EXPECT_EQ(r.code, 127);
 }
 
 TEST(Spawner, MountFailureNamesTheOperation) {

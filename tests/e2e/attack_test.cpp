@@ -66,7 +66,10 @@ class AttackTest : public ::testing::Test {
     // After every attack: the server answers, and nothing of the sandbox survives.
     auto health = http(server_->port(), {.target = "/healthz"});
     EXPECT_EQ(health.status, 200u) << health.body;
-    EXPECT_EQ(processes_with_uids(kUidBase, kConcurrency), std::vector<pid_t>{});
+    {
+      const auto left = leftover_sandbox_processes(server_->port());
+      EXPECT_EQ(left, std::vector<pid_t>{}) << describe_processes(left);
+    }
   }
 
   static HttpResponse run(const std::string& script, const std::string& extra = "") {
@@ -316,7 +319,10 @@ TEST_F(AttackTest, DaemonisedChildDiesWithTheResponse) {
 import os, time
 def main():
     if os.fork() == 0:
-        os.setsid()
+        try:
+            os.setsid()  # refused in the sandbox: the daemon keeps its session
+        except OSError:
+            pass
         if os.fork() == 0:
             for fd in (0, 1, 2):
                 os.close(fd)
@@ -502,7 +508,7 @@ def attempts():
   });
   // The second sandbox runs while the first is alive (it sleeps after its attempts).
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (processes_with_uids(kUidBase, kConcurrency).empty() &&
+  while (leftover_sandbox_processes(server_->port()).empty() &&
          std::chrono::steady_clock::now() < until) {
     std::this_thread::yield();
   }
@@ -539,6 +545,46 @@ def main():
   EXPECT_EQ(boost::json::serialize(result),
             R"({"memfd":"Operation not permitted","shmget":"Function not implemented",)"
             R"("msgget":"Function not implemented"})");
+}
+
+TEST_F(AttackTest, ASandboxIsOneSchedulingGroupItCannotLeave) {
+  // Its init made a session of its own: the kernel schedules a session's processes as one group
+  // (autogroup), so forking does not buy a larger CPU share. A new session would be a new share:
+  // setsid() is refused.
+  auto result = result_of(R"(
+import os
+def main():
+    try:
+        with open("/proc/self/autogroup") as f:
+            group = f.read().split()[0]
+    except OSError:
+        group = None
+    try:
+        os.setsid()
+        refused = None
+    except OSError as e:
+        refused = e.strerror
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()
+            os._exit(0)
+        except OSError:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    return [group, refused, os.waitstatus_to_exitcode(status)]
+)");
+  ASSERT_TRUE(result.is_array()) << boost::json::serialize(result);
+  const auto& r = result.as_array();
+  if (seccomp_) {
+    EXPECT_EQ(r[1], "Operation not permitted");
+    EXPECT_EQ(r[2], 1) << "a forked child could start a session of its own";
+  }
+  std::ifstream server_group("/proc/" + std::to_string(server_->pid()) + "/autogroup");
+  std::string theirs;
+  if (r[0].is_string() && (server_group >> theirs)) {
+    EXPECT_NE(std::string(r[0].as_string()), theirs) << "the sandbox shares the server's group";
+  }
 }
 
 // Shmem (tmpfs and memfd pages) of the whole host, in bytes.

@@ -4,12 +4,19 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <utility>
+
+#include "tests/e2e/http_client.hpp"
 
 namespace pysandbox::e2e {
 
-std::vector<pid_t> processes_with_uids(uid_t first, unsigned count) {
-  std::vector<pid_t> out;
+namespace {
+
+// (pid, real uid) of every host process whose real uid lies in [first, first + count).
+std::vector<std::pair<pid_t, uid_t>> with_uids(uid_t first, unsigned count) {
+  std::vector<std::pair<pid_t, uid_t>> out;
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return out;
   while (dirent* e = ::readdir(proc)) {
@@ -23,11 +30,72 @@ std::vector<pid_t> processes_with_uids(uid_t first, unsigned count) {
       std::istringstream fields(line.substr(4));
       unsigned long uid = 0;
       fields >> uid;
-      if (uid >= first && uid < first + count) out.push_back(static_cast<pid_t>(pid));
+      if (uid >= first && uid < first + count)
+        out.emplace_back(static_cast<pid_t>(pid), static_cast<uid_t>(uid));
       break;
     }
   }
   ::closedir(proc);
+  return out;
+}
+
+}  // namespace
+
+std::vector<pid_t> processes_with_uids(uid_t first, unsigned count) {
+  std::vector<pid_t> out;
+  for (const auto& [pid, uid] : with_uids(first, count)) out.push_back(pid);
+  return out;
+}
+
+std::vector<pid_t> leftover_sandbox_processes(unsigned short port) {
+  const auto health = http(port, {.target = "/healthz"}).json();
+  if (!health.is_object()) return {-1};  // no answer: nothing can be claimed
+  const auto& iso = health.at("isolation").as_object();
+  const auto& uids = iso.at("uids").as_object();
+  std::set<uid_t> ahead;
+  const auto& pool = health.at("pool").as_object();
+  if (const auto* zygotes = pool.if_contains("zygotes")) {
+    for (const auto& z : zygotes->as_array()) {
+      const auto& zo = z.as_object();
+      if (const auto* a = zo.if_contains("sandbox_ahead"))
+        ahead.insert(static_cast<uid_t>(a->at("uid").to_number<std::int64_t>()));
+      if (const auto* m = zo.if_contains("sandbox_making_uid"))
+        ahead.insert(static_cast<uid_t>(m->to_number<std::int64_t>()));
+    }
+  }
+  std::vector<pid_t> out;
+  for (const auto& [pid, uid] :
+       with_uids(static_cast<uid_t>(uids.at("first").to_number<std::int64_t>()),
+                 static_cast<unsigned>(uids.at("count").to_number<std::int64_t>()))) {
+    if (ahead.contains(uid)) continue;
+    // A zombie handed to the host's init is dead and holds nothing: what an earlier server of
+    // this range, killed at the end of its test, left for init to reap on its own time.
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    bool zombie = false, orphaned = false;
+    while (std::getline(status, line)) {
+      if (line.rfind("State:", 0) == 0) zombie = line.find('Z') != std::string::npos;
+      if (line.rfind("PPid:", 0) == 0) orphaned = std::stol(line.substr(5)) == 1;
+    }
+    if (zombie && orphaned) continue;
+    out.push_back(pid);
+  }
+  return out;
+}
+
+std::string describe_processes(const std::vector<pid_t>& pids) {
+  std::string out;
+  for (const pid_t pid : pids) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    out += std::to_string(pid) + ":";
+    while (std::getline(status, line)) {
+      for (const char* key : {"Name:", "State:", "PPid:", "Uid:"}) {
+        if (line.rfind(key, 0) == 0) out += " " + line;
+      }
+    }
+    out += "\n";
+  }
   return out;
 }
 
