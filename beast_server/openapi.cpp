@@ -334,15 +334,20 @@ object openapi_document(const Config& config, bool web) {
                               {"content", json_content(schema_ref("ExecuteRequest"))}}},
                       {"responses", std::move(execute_responses)}}}}},
       {"/healthz",
-       object{
-           {"get", read_only_operation(
-                       "Isolation mode, warm pool and admission state", "healthz",
-                       object{{"200", object{{"description", "Serving."},
-                                             {"headers", response_headers({})},
-                                             {"content", json_content(schema_ref("Health"))}}},
-                              {"503", object{{"description", "Draining (shutting down)."},
-                                             {"headers", response_headers({})},
-                                             {"content", json_content(schema_ref("Health"))}}}})}}},
+       object{{"get",
+               read_only_operation(
+                   "Isolation mode, warm pool and admission state", "healthz",
+                   object{{"200", object{{"description", "Serving."},
+                                         {"headers", response_headers({})},
+                                         {"content", json_content(schema_ref("Health"))}}},
+                          {"503", object{{"description",
+                                          "Draining (shutting down), with the state as for 200; or "
+                                          "refused (too many open connections), as an error."},
+                                         {"headers", response_headers({})},
+                                         {"content",
+                                          json_content(object{{"anyOf", array{schema_ref("Health"),
+                                                                              schema_ref(error_name(
+                                                                                  503))}}})}}}})}}},
       {"/readyz",
        object{{"get",
                read_only_operation(
