@@ -2,7 +2,7 @@
 // bracket matching and closing, undo history; Ctrl/Cmd+Enter runs. The line of the last error
 // is highlighted until the script is edited or run again.
 import { closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
-import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import { defaultKeymap, history, historyKeymap, indentWithTab, isolateHistory } from "@codemirror/commands";
 import { python } from "@codemirror/lang-python";
 import {
   bracketMatching,
@@ -182,8 +182,11 @@ export const Editor = forwardRef<EditorHandle, EditorProps>(function Editor(prop
     setDoc(text: string) {
       const v = view.current;
       if (!v) return;
-      // One transaction: undo brings the previous script back.
-      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: text } });
+      // One history event of its own: undo brings the previous script back.
+      v.dispatch({
+        changes: { from: 0, to: v.state.doc.length, insert: text },
+        annotations: isolateHistory.of("full"),
+      });
     },
     getDoc() {
       return view.current?.state.doc.toString() ?? "";
