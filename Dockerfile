@@ -44,6 +44,20 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-
  && test -f /opt/pysandbox/share/pysandbox/runner.py \
  && test -f /opt/pysandbox/share/pysandbox/default.policy
 
+############################################################################## web stage
+# The web IDE (web/): Debian's node and npm, packages from the npm registry by the lockfile.
+FROM debian:bookworm-slim AS web
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /web
+# Dependencies first: a source edit reuses the installed packages.
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/ ./
+RUN PYSANDBOX_WEB_OUT_DIR=/out npm run build && test -f /out/index.html
+
 ########################################################################## runtime stage
 FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
@@ -63,11 +77,14 @@ COPY --from=build /opt/pysandbox/bin/pysandboxd /usr/local/bin/pysandboxd
 # The warm pool's zygote (CPython embedded; found next to pysandboxd).
 COPY --from=build /opt/pysandbox/bin/pysandbox-zygote /usr/local/bin/pysandbox-zygote
 COPY --from=build /opt/pysandbox/share/pysandbox/ /usr/local/share/pysandbox/
+# Served at / (--web on, the default).
+COPY --from=web /out/ /usr/local/share/pysandbox/web/
 
 # Fail the build, not the first request, if a shared library is missing or the binary does not
 # start.
 RUN ! ldd /usr/local/bin/pysandboxd /usr/local/bin/pysandbox-zygote | grep -F 'not found' \
  && /usr/local/bin/pysandboxd --help >/dev/null \
+ && test -f /usr/local/share/pysandbox/web/index.html \
  && /usr/bin/python3 -c 'import numpy, pandas'
 
 # PORT (Cloud Run sets it) is honoured only while PYSANDBOX_PORT is unset, so the image sets

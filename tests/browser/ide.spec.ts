@@ -249,6 +249,8 @@ test("narrow screen: one column, nothing wider than the viewport", async ({ page
   await loadExample(page, "exception");
   await page.keyboard.press("Control+Enter");
   await expect(output(page)).toHaveAttribute("data-outcome", "exception");
+  // The output, below the editor here, is brought into view when the run ends.
+  await expect(page.locator(".output-pane")).toBeInViewport();
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(390);
   const editorBox = await page.locator(".editor").boundingBox();

@@ -18,6 +18,8 @@ skip() {
   exit 77
 }
 command -v node >/dev/null && command -v npm >/dev/null || skip "node/npm not found"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
+  skip "Playwright needs node >= 20 (found $(node --version))"
 [[ -x $chromium ]] || skip "Chromium not found at $chromium (scripts/deps.sh installs Debian's chromium)"
 index=$build/share/pysandbox/web/index.html
 if [[ ! -f $index ]]; then

@@ -21,6 +21,16 @@ const HEALTH_INTERVAL_MS = 15000;
 const IS_MAC = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
 export const RUN_SHORTCUT = IS_MAC ? "⌘+Enter" : "Ctrl+Enter";
 
+// On a narrow screen the output is below the editor: bring its top into view once a run ends,
+// unless it is already visible.
+function revealOutput(pane: HTMLElement | null) {
+  if (!pane) return;
+  const top = pane.getBoundingClientRect().top;
+  if (top >= 0 && top < window.innerHeight * 0.8) return;
+  const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  window.requestAnimationFrame(() => pane.scrollIntoView({ block: "start", behavior: smooth ? "smooth" : "auto" }));
+}
+
 function initialDraft(): { draft: Draft; fromLink: boolean } {
   const shared = decodeShareFragment(window.location.hash);
   if (shared) return { draft: shared, fromLink: true };
@@ -49,6 +59,7 @@ export function App() {
   const [notice, setNotice] = useState(initial.fromLink ? "Loaded the script from the shared link." : "");
 
   const editor = useRef<EditorHandle>(null);
+  const outputPane = useRef<HTMLElement>(null);
   const abort = useRef<AbortController | null>(null);
   const draftRef = useRef(draft);
   draftRef.current = draft;
@@ -127,6 +138,7 @@ export function App() {
     } finally {
       abort.current = null;
       refreshHealth();
+      revealOutput(outputPane.current);
     }
   }, [refreshHealth]);
 
@@ -282,7 +294,7 @@ export function App() {
           </fieldset>
         </section>
 
-        <section className="pane output-pane" aria-labelledby="output-label">
+        <section className="pane output-pane" aria-labelledby="output-label" ref={outputPane}>
           <h2 id="output-label" className="pane-title">
             Output
           </h2>
