@@ -225,7 +225,6 @@ object health_schema() {
 }
 
 object error_response(unsigned status, std::string_view description) {
-  std::initializer_list<std::pair<std::string_view, std::string_view>> extra = {};
   object response{{"description", description},
                   {"content", json_content(schema_ref(error_name(status)))}};
   if (status == 405) {
@@ -233,7 +232,7 @@ object error_response(unsigned status, std::string_view description) {
   } else if (status == 429) {
     response["headers"] = response_headers({{"Retry-After", "Retry-After"}});
   } else {
-    response["headers"] = response_headers(extra);
+    response["headers"] = response_headers({});
   }
   return response;
 }

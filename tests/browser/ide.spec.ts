@@ -233,10 +233,22 @@ test("keyboard only: choose an example, run it, reach the output", async ({ page
   await page.keyboard.press("Tab");
   await expect(page.getByLabel("Examples")).toBeFocused();
   await page.keyboard.press("ArrowDown");  // selects the first example and loads it
-  await expect(editor(page)).toBeFocused();
+  await expect(page.getByLabel("Examples")).toBeFocused();
   await expect(editor(page)).toContainText("hello from the sandbox");
+  await expect(page.getByRole("status").filter({ hasText: "Loaded the example" })).toBeVisible();
+  // The shortcut works from anywhere; then the Run button is next in the tab order.
   await page.keyboard.press("Control+Enter");
   await expect(output(page)).toHaveAttribute("data-outcome", "ok");
+  await page.keyboard.press("Tab");
+  await expect(runButton(page)).toBeFocused();
+  const runs = page.waitForResponse((r) => r.url().endsWith("/execute"));
+  await page.keyboard.press("Enter");
+  await runs;
+  await expect(runButton(page)).toBeEnabled();
+  // The editor follows the toolbar in the tab order; Escape then Tab leaves it again.
+  await page.getByRole("button", { name: "Share" }).focus();
+  await page.keyboard.press("Tab");
+  await expect(editor(page)).toBeFocused();
   // Escape then Tab leaves the editor (Tab alone indents).
   await page.keyboard.press("Escape");
   await page.keyboard.press("Tab");

@@ -171,8 +171,9 @@ export function App() {
       memory_mb: example.memory_mb ?? limits.defaultMemoryMb,
       stdin: example.stdin ?? "",
     });
+    // Focus stays on the menu: arrow keys there load one example after another, and moving focus
+    // on each would be a change of context on input.
     setNotice(`Loaded the example “${example.title}”. Undo (Ctrl+Z) in the editor brings the previous script back.`);
-    editor.current?.focus();
   };
 
   const makeShareLink = async () => {
