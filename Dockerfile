@@ -45,6 +45,29 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-
  && test -f /opt/pysandbox/share/pysandbox/runner.py \
  && test -f /opt/pysandbox/share/pysandbox/default.policy
 
+############################################################################## web stage
+# The web IDE (web/): Debian's node and npm, packages from the npm registry by the lockfile.
+FROM debian:bookworm-slim AS web
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /web
+# Dependencies first: a source edit reuses the installed packages.
+COPY web/package.json web/package-lock.json ./
+# Behind a TLS-intercepting proxy (corporate egress, CI sandboxes) the registry's certificate
+# does not verify against Debian's CA list; the lockfile's sha512 integrity hashes, which npm ci
+# always checks, then still pin every package's content, so only that failure is retried
+# without TLS verification (and says so).
+RUN if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/npm-ci.err; then \
+      cat /tmp/npm-ci.err >&2; \
+      grep -Eq 'SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY' /tmp/npm-ci.err || exit 1; \
+      echo "web: TLS to the registry is intercepted; installing with the lockfile's integrity as the check" >&2; \
+      npm ci --no-audit --no-fund --loglevel=error --strict-ssl=false; \
+    fi
+COPY web/ ./
+RUN PYSANDBOX_WEB_OUT_DIR=/out npm run build && test -f /out/index.html
+
 ########################################################################## runtime stage
 FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
@@ -65,12 +88,15 @@ COPY --from=build /opt/pysandbox/bin/pysandboxd /usr/local/bin/pysandboxd
 # seccomp policies, and the warm pool's zygote bootstrap with its native module.
 COPY --from=build /opt/pysandbox/bin/pysandbox-init /usr/local/bin/pysandbox-init
 COPY --from=build /opt/pysandbox/share/pysandbox/ /usr/local/share/pysandbox/
+# Served at / (--web on, the default).
+COPY --from=web /out/ /usr/local/share/pysandbox/web/
 
 # Fail the build, not the first request, if a shared library is missing or the binary does not
 # start.
 RUN ! ldd /usr/local/bin/pysandboxd /usr/local/share/pysandbox/_pysandbox_zygote.so \
       | grep -F 'not found' \
  && /usr/local/bin/pysandboxd --help >/dev/null \
+ && test -f /usr/local/share/pysandbox/web/index.html \
  && /usr/bin/python3 -c 'import numpy, pandas'
 
 # PORT (Cloud Run sets it) is honoured only while PYSANDBOX_PORT is unset, so the image sets

@@ -343,6 +343,9 @@ const std::vector<Option>& options() {
          }
          c.executor.preload = std::move(modules);
        }},
+      {"web", "PYSANDBOX_WEB", "serve the web IDE from <data-dir>/web at / (on|off)", false,
+       [](const Config& c) { return std::string(c.web ? "on" : "off"); },
+       [](Config& c, const Source& s, std::string_view v) { c.web = parse_bool(s, v); }},
       {"extra-ro-paths", "PYSANDBOX_EXTRA_RO_PATHS",
        "colon-separated absolute paths exposed read-only inside the sandbox", false,
        [](const Config& c) { return join_paths(c.executor.extra_ro_paths); },

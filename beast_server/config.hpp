@@ -51,6 +51,9 @@ struct Config {
   // scarce resource: each sandbox needs a few too).
   std::size_t max_connections = 1024;
 
+  // Serve the web IDE (<data-dir>/web) at / and /assets/; off for API-only deployments.
+  bool web = true;
+
   // Set by --help: the caller prints usage() and exits.
   bool help_requested = false;
 

@@ -256,7 +256,10 @@ net::awaitable<bool> HttpSession::send(Response& response, RequestRecord& record
                                        bool head, Clock::time_point started) {
   response.set(http::field::server, "pysandboxd");
   response.set("X-Request-Id", record.request_id);
-  response.set(http::field::cache_control, "no-store");
+  // API answers are never cached; the IDE's files set their own policy.
+  if (response.find(http::field::cache_control) == response.end()) {
+    response.set(http::field::cache_control, "no-store");
+  }
   response.keep_alive(keep_alive);
   response.prepare_payload();
   if (head) {

@@ -9,6 +9,7 @@
 
 #include "beast_server/json_text.hpp"
 #include "beast_server/version.hpp"
+#include "beast_server/web_routes.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -57,7 +58,9 @@ RequestHandler::RequestHandler(const Config& config, executor::Executor& executo
       admission_(admission),
       metrics_(metrics),
       connection_count_(std::move(connection_count)),
-      limits_(request_limits(config)) {}
+      limits_(request_limits(config)),
+      web_(config.web ? StaticFiles::load(web_root(config.executor.data_dir)) : StaticFiles()),
+      openapi_json_(openapi_text(config, web_.has_index())) {}
 
 std::optional<Response> RequestHandler::check_header(const RequestHeader& header,
                                                      RequestRecord& record) const {
@@ -89,6 +92,17 @@ std::optional<Response> RequestHandler::check_header(const RequestHeader& header
     }
     return std::nullopt;
   }
+  if (path == "/" || path == "/openapi.json" || web_.find(path) != nullptr) {
+    record.route = web_route_label(path);
+    if (!is_read_only(header.method())) {
+      return answer(method_not_allowed_response(record.request_id, header.method_string(), path,
+                                                kReadOnlyAllow));
+    }
+    if (path == "/" && !web_.has_index()) {
+      return answer(ide_absent_response(record.request_id, config_.web));
+    }
+    return std::nullopt;
+  }
   record.route = "other";
   return answer(not_found_response(record.request_id, path));
 }
@@ -98,6 +112,8 @@ boost::asio::awaitable<Response> RequestHandler::handle(const Request& request,
   const std::string_view path = path_of(request.target());
   if (path == "/healthz") co_return healthz(request, record);
   if (path == "/metrics") co_return metrics(request, record);
+  if (path == "/openapi.json") co_return openapi(request, record);
+  if (const StaticFile* file = web_.find(path)) co_return static_file(*file, request, record);
   co_return co_await execute(request, record);
 }
 

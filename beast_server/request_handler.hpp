@@ -15,6 +15,7 @@
 #include "beast_server/metrics.hpp"
 #include "beast_server/request_record.hpp"
 #include "beast_server/response.hpp"
+#include "beast_server/static_files.hpp"
 #include "executor/executor.hpp"
 
 namespace pysandbox::beast_server {
@@ -47,6 +48,9 @@ class RequestHandler {
   boost::asio::awaitable<Response> execute(const Request& request, RequestRecord& record);
   Response healthz(const Request& request, RequestRecord& record) const;
   Response metrics(const Request& request, RequestRecord& record) const;
+  // The web IDE's files and the OpenAPI document (web_routes.cpp).
+  Response static_file(const StaticFile& file, const Request& request, RequestRecord& record) const;
+  Response openapi(const Request& request, RequestRecord& record) const;
 
   const Config& config_;
   executor::Executor& executor_;
@@ -54,6 +58,8 @@ class RequestHandler {
   Metrics& metrics_;
   std::function<std::size_t()> connection_count_;
   RequestLimits limits_;
+  StaticFiles web_;
+  std::string openapi_json_;
   bool draining_ = false;
 };
 

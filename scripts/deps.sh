@@ -11,9 +11,14 @@ PACKAGES=(
   libpython3.11-dev
   # the sandboxed runtime: Debian's interpreter with numpy and pandas
   python3 python3-numpy python3-pandas
-  # tests and benchmarks: curl runs the README's examples, wrk is the load tool
-  curl wrk
+  # tests and benchmarks: curl runs the README's examples, wrk is the load tool,
+  # python3-jsonschema checks responses against /openapi.json, Chromium runs the browser suite
+  curl wrk python3-jsonschema chromium
 )
+# The web IDE is built with node and npm (web/build.sh); machines that already have them (e.g.
+# a newer node from elsewhere) keep theirs, others get Debian's.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

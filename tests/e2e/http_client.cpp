@@ -1,15 +1,20 @@
 #include "tests/e2e/http_client.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
+#include <cstdlib>
 
 namespace pysandbox::e2e {
 
@@ -28,6 +33,37 @@ std::string HttpResponse::header(const std::string& name) const {
 }
 
 std::string quote(const std::string& s) { return boost::json::serialize(boost::json::string(s)); }
+
+namespace {
+
+// The whole recording may not grow past this: a bound, not a size anyone should reach.
+constexpr off_t kMaxRecordBytes = off_t{512} << 20;
+
+// With PYSANDBOX_E2E_RESPONSES set (CTest sets it for the e2e suite), every response is appended
+// to that file as one JSON line, so that e2e.openapi.responses can check each against
+// /openapi.json once the suite has run.
+void record_response(const HttpRequest& request, const HttpResponse& response) {
+  const char* path = std::getenv("PYSANDBOX_E2E_RESPONSES");
+  if (path == nullptr || *path == '\0') return;
+  const int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size < kMaxRecordBytes) {
+    const std::string line = boost::json::serialize(boost::json::object{
+                                 {"method", request.method},
+                                 {"target", request.target},
+                                 {"status", response.status},
+                                 {"content_type", response.header("content-type")},
+                                 {"body", response.body},
+                             }) +
+                             "\n";
+    // One write with O_APPEND: lines of concurrent tests do not interleave.
+    [[maybe_unused]] const auto written = ::write(fd, line.data(), line.size());
+  }
+  ::close(fd);
+}
+
+}  // namespace
 
 struct HttpConnection::Impl {
   boost::asio::io_context io;
@@ -65,6 +101,7 @@ HttpResponse HttpConnection::send(const HttpRequest& r) {
     out.headers[name] = std::string(f.value());
   }
   out.body = std::move(res.body());
+  record_response(r, out);
   return out;
 }
 
