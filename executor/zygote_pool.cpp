@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -170,6 +171,7 @@ boost::system::result<void> ZygotePool::launch(Zygote& z) {
   envp.push_back(nullptr);
   const pid_t parent = ::getpid();
 
+  z.bound_files = bound_files();
   auto cloned = jail::sys::clone3_pidfd(0, -1);
   if (!cloned) return cloned.error();
   if (cloned->pid == 0) {
@@ -450,6 +452,28 @@ std::size_t ZygotePool::flavour_for(std::string_view script) const {
   return 0;
 }
 
+std::vector<ZygotePool::BoundFile> ZygotePool::bound_files() const {
+  std::vector<BoundFile> out;
+  const auto* paths = options_.config.if_contains("ro_paths");
+  if (paths == nullptr || !paths->is_array()) return out;
+  for (const auto& p : paths->as_array()) {
+    if (!p.is_string()) continue;
+    struct stat st {};
+    const std::string path(p.as_string());
+    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      out.push_back({path, st.st_dev, st.st_ino});
+  }
+  return out;
+}
+
+bool ZygotePool::still_current(const std::vector<BoundFile>& files) {
+  for (const auto& f : files) {
+    struct stat st {};
+    if (::stat(f.path.c_str(), &st) != 0 || st.st_dev != f.dev || st.st_ino != f.ino) return false;
+  }
+  return true;
+}
+
 ZygotePool::Zygote* ZygotePool::pick(std::size_t flavour) {
   for (auto& z : zygotes_) {
     if (z->flavour == flavour && z->state == State::kReady && z->ahead && z->ahead->running)
@@ -493,6 +517,15 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
     std::erase(waiters, &wake);
   }
 
+  if (!still_current(z->bound_files)) {
+    // A file of its root was replaced on the host: its sandboxes would see the old one. A new
+    // zygote binds the current one; this run starts cold meanwhile.
+    z->last_error = "a file of its sandboxes' root changed on the host";
+    log("zygote_stale", *z, z->last_error);
+    z->ahead.reset();
+    z->process->kill();
+    co_return boost::system::error_code(ESTALE, boost::system::generic_category());
+  }
   Ahead ahead = std::move(*z->ahead);
   z->ahead.reset();
   z->taken->cancel();  // the zygote makes the next one now, off this request's clock

@@ -102,8 +102,17 @@ class ZygotePool {
     UidLease uid;
     bool running = false;  // its runner said it waits for its run
   };
+  // A single file bound into a zygote's prebuilt root (ld.so.cache, resolv.conf, ...): the bind
+  // pins the inode the zygote saw, so a host update that replaces the file would not reach its
+  // sandboxes, while a cold sandbox, which binds it anew, sees it.
+  struct BoundFile {
+    std::string path;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
   struct Zygote {
     std::size_t flavour = 0;
+    std::vector<BoundFile> bound_files;  // as they were when it was launched
     State state = State::kStarting;
     std::unique_ptr<jail::Child> process;
     std::unique_ptr<boost::asio::posix::stream_descriptor> control;
@@ -132,6 +141,8 @@ class ZygotePool {
   boost::asio::awaitable<void> keep_ahead(std::shared_ptr<bool> alive, Zygote& z);
   boost::asio::awaitable<boost::system::result<void>> make_ahead(Zygote& z);
   Zygote* pick(std::size_t flavour);
+  std::vector<BoundFile> bound_files() const;
+  static bool still_current(const std::vector<BoundFile>& files);
   void wake_waiters(std::size_t flavour);
   void log(std::string_view event, const Zygote& z, std::string_view detail = {}) const;
   // A zygote that died between making a sandbox and reporting it leaves a child of ours that

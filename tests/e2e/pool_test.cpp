@@ -850,6 +850,73 @@ TEST(PoolRestart, AWedgedZygoteIsReplacedAndRequestsNeverWaitForIt) {
   }
 }
 
+TEST(PoolFault, AZygoteDyingBeforeItReportsASandboxFailsNoRequest) {
+  // Fault injection: each zygote exits right after making its every 3rd sandbox, before it
+  // reports it. That sandbox is a child of the server nobody owns: the server must kill it, and
+  // only it, while other zygotes' sandboxes (made, reported or being handed a run) are requests'
+  // own. Every request succeeds, warm or cold.
+  ServerProcess server(server_args(), {"PYSANDBOX_TEST_ZYGOTE_FAULT_EVERY=3"});
+  if (mode_of(server.port()) == "rlimit") GTEST_SKIP() << "rlimit mode has no warm pool";
+  const auto ready = wait_pool(server.port(), both_ready);
+  ASSERT_TRUE(both_ready(ready)) << json::serialize(ready);
+  constexpr int kPerThread = 12;
+  std::vector<HttpResponse> responses(2 * kPerThread);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          const int n = t * kPerThread + i;
+          const std::string prefix = n % 2 == 0 ? "import pandas\n" : "";
+          responses[n] =
+              execute(server.port(), prefix + "def main():\n    return " + std::to_string(n));
+        }
+      });
+    }
+  }
+  for (int n = 0; n < 2 * kPerThread; ++n) {
+    EXPECT_EQ(responses[n].status, 200u) << n << ": " << responses[n].body;
+    EXPECT_EQ(result_of(responses[n]), json::value(n)) << responses[n].body;
+  }
+  EXPECT_NE(server.wait_for_log("orphan_reaped", 30000), "")
+      << "no unreported sandbox was swept: the fault did not happen";
+  const auto settled = wait_pool(server.port(), both_ready);
+  EXPECT_TRUE(both_ready(settled)) << json::serialize(settled);
+  EXPECT_GE(int_field(settled, "restarts"), 2) << json::serialize(settled);
+  const auto left = leftover_sandbox_processes(server.port());
+  EXPECT_EQ(left, std::vector<pid_t>{}) << describe_processes(left);
+}
+
+TEST(PoolRestart, AFileReplacedOnTheHostReachesWarmSandboxesToo) {
+  // A zygote binds single files of the sandbox's root once; a host update replaces such files by
+  // rename (ldconfig, package managers). A warm sandbox must then see the new one, as a cold one
+  // does.
+  const std::string path = "/var/tmp/pysandbox-e2e-bound-" + std::to_string(::getpid()) + ".txt";
+  { std::ofstream(path) << "before"; }
+  struct Remove {
+    std::string path;
+    ~Remove() { ::unlink(path.c_str()); }
+  } remove{path};
+  ServerProcess server(server_args({"--extra-ro-paths", path}));
+  if (mode_of(server.port()) == "rlimit") GTEST_SKIP() << "rlimit mode has no warm pool";
+  const auto ready = wait_pool(server.port(), both_ready);
+  ASSERT_TRUE(both_ready(ready)) << json::serialize(ready);
+  const std::string script = "def main():\n    return open(" + quote(path) + ").read()\n";
+  auto first = execute(server.port(), script);
+  EXPECT_EQ(result_of(first), json::value("before"));
+  EXPECT_EQ(start_of(first), "warm") << first.body;
+
+  { std::ofstream(path + ".new") << "after"; }
+  ASSERT_EQ(::rename((path + ".new").c_str(), path.c_str()), 0) << std::strerror(errno);
+  auto second = execute(server.port(), script);
+  EXPECT_EQ(result_of(second), json::value("after")) << second.body;
+  const auto replaced = wait_pool(server.port(), both_ready);
+  ASSERT_TRUE(both_ready(replaced)) << json::serialize(replaced);
+  auto third = execute(server.port(), script);
+  EXPECT_EQ(result_of(third), json::value("after")) << third.body;
+  EXPECT_EQ(start_of(third), "warm") << third.body;
+}
+
 TEST(PoolOff, EveryRunStartsColdAndHealthzSaysWhy) {
   ServerProcess server(server_args({"--pool=off"}));
   if (mode_of(server.port()) == "rlimit") GTEST_SKIP() << "rlimit mode has no warm pool";
