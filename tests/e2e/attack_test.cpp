@@ -608,8 +608,11 @@ def park(fds):
     a1, a2 = socket.socketpair()
     b1, b2 = socket.socketpair()
     rights = array.array("i", [a1.fileno(), a2.fileno(), b1.fileno(), b2.fileno()] + fds)
-    a1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
-    b1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+    try:
+        a1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+        b1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+    except PermissionError:
+        pass  # rlimit mode: no fds in flight at all
     for s in (a1, a2, b1, b2):
         s.close()
 )";
