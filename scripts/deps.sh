@@ -13,6 +13,8 @@ PACKAGES=(
   python3 python3-numpy python3-pandas
   # tests and benchmarks: curl runs the README's examples, wrk is the load tool
   curl wrk
+  # the fuzz targets (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()
