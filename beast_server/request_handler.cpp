@@ -181,10 +181,7 @@ boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
   // Room for the response among those not yet taken by their clients. Waiting with the slot
   // held keeps what waits bounded by max_concurrency.
   const std::size_t bytes = answer.response.body().size();
-  if (services_.responses.held() + bytes > services_.responses.limit() ||
-      services_.responses.waiting() > 0) {
-    services_.metrics.response_memory_wait();
-  }
+  if (services_.responses.would_wait(bytes)) services_.metrics.response_memory_wait();
   answer.lease = co_await services_.responses.reserve(
       bytes, std::chrono::milliseconds(config_.write_timeout_ms), cancel.get());
   slot.reset();

@@ -51,7 +51,9 @@ boost::json::object request_line(const RequestRecord& record,
       {"request_id", record.request_id},
       {"method", record.method},
       {"target", target},
-      {"status", record.status},
+      // null when nothing was sent (the client left first)
+      {"status", record.status != 0 ? boost::json::value(static_cast<std::int64_t>(record.status))
+                                    : boost::json::value(nullptr)},
       {"error_type", record.error_type.empty() ? boost::json::value(nullptr)
                                                : boost::json::value(record.error_type)},
       {"isolation",

@@ -132,6 +132,10 @@ ResponseBudget::Lease ResponseBudget::force(std::size_t bytes) {
   return Lease(state_, bytes);
 }
 
+bool ResponseBudget::would_wait(std::size_t bytes) const {
+  return !state_->queue.empty() || !state_->fits(bytes);
+}
+
 std::size_t ResponseBudget::held() const { return state_->held; }
 
 std::size_t ResponseBudget::limit() const { return state_->limit; }

@@ -59,6 +59,9 @@ class ResponseBudget {
   // whose number the connection cap already bounds.
   Lease force(std::size_t bytes);
 
+  // Whether reserve(bytes) would have to wait now.
+  bool would_wait(std::size_t bytes) const;
+
   std::size_t held() const;
   std::size_t limit() const;
   std::size_t waiting() const;

@@ -101,6 +101,15 @@ TEST(ResponseBudget, TimeoutAndCancelGiveNothing) {
   EXPECT_EQ(budget.held(), 100u);
 }
 
+TEST(ResponseBudget, WouldWaitMatchesReserve) {
+  net::io_context io;
+  ResponseBudget budget(io.get_executor(), 100);
+  EXPECT_FALSE(budget.would_wait(1000));  // alone, even over the limit
+  Lease held = budget.force(60);
+  EXPECT_FALSE(budget.would_wait(40));
+  EXPECT_TRUE(budget.would_wait(41));
+}
+
 TEST(ResponseBudget, ForceGoesOverTheLimit) {
   net::io_context io;
   ResponseBudget budget(io.get_executor(), 10);
