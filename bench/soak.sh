@@ -116,10 +116,13 @@ done
 
 # Descendants of the server (zygotes, sandboxes and their children, the log relay).
 descendants() {
-  local pid ppid
+  local pid ppid line
   declare -A children=()
   for stat in /proc/[0-9]*/stat; do
-    read -r pid _ _ ppid _ <"$stat" 2>/dev/null || continue
+    line=$(cat "$stat" 2>/dev/null) || continue  # gone meanwhile
+    pid=${line%% *}
+    # After "(comm) ", which may itself hold spaces: state, ppid, ...
+    read -r _ ppid _ <<<"${line##*) }"
     children[$ppid]+="$pid "
   done
   local queue=("$SERVER_PID") out=() p
@@ -183,7 +186,7 @@ WRK_PID=""
 if [[ -n "$CHURN_PID" ]]; then kill "$CHURN_PID" 2>/dev/null; wait "$CHURN_PID" 2>/dev/null || true; CHURN_PID=""; fi
 # After the load: everything the requests held must have gone back.
 sleep "$INTERVAL"
-sample "$(($(date +%s) - start))" >>"$WORK/samples.csv"
+sample "$(($(date +%s) - start))" >"$WORK/after.csv"
 
 # ---------------------------------------------------------------- report
 
@@ -191,7 +194,7 @@ echo "pysandboxd soak: ${DURATION} s, c=$CONCURRENCY, churn=$CHURN, $(nproc) CPU
 echo "server flags: ${SERVER_FLAGS[*]:-(defaults)}"
 grep -m1 '^BENCH' "$WORK/wrk.out" || tail -5 "$WORK/wrk.out"
 echo
-awk -F, -v settle="$SETTLE" '
+awk -F, -v settle="$SETTLE" -v after="$(cat "$WORK/after.csv")" '
   NR == 1 { for (i = 2; i <= NF; i++) name[i] = $i; cols = NF; next }
   {
     rows++
@@ -206,13 +209,17 @@ awk -F, -v settle="$SETTLE" '
     for (i = 2; i <= cols; i++) { sy[i] += $i; sxy[i] += $1 * $i }
   }
   END {
-    printf "%-16s %10s %10s %10s %10s %14s\n", "series", "first", "last", "min", "max", "slope/min"
+    split(after, idle, ",")
+    printf "%-16s %10s %10s %10s %10s %14s %12s\n", "series", "first", "last", "min", "max",
+           "slope/min", "after load"
     d = n * sxx - sx * sx
     for (i = 2; i <= cols; i++) {
       slope = (n > 1 && d != 0) ? (n * sxy[i] - sx * sy[i]) / d * 60 : 0
-      printf "%-16s %10d %10d %10d %10d %14.2f\n", name[i], first[i], last[i], min[i], max[i], slope
+      printf "%-16s %10d %10d %10d %10d %14.2f %12d\n", name[i], first[i], last[i], min[i], max[i],
+             slope, idle[i]
     }
-    printf "(%d samples, %d after %d s used for the slopes; the last one taken after the load)\n", rows, n, settle
+    printf "(%d samples under load, %d after %d s used for the slopes; \"after load\" is one more, %d s after wrk ended)\n",
+           rows, n, settle, '"$INTERVAL"'
   }' "$WORK/samples.csv"
 abandoned=$(curl -s -m 5 "$BASE/metrics" | awk '/^pysandbox_requests_abandoned_total/ {s += $2} END {print s + 0}')
 echo "requests abandoned by their client (cancelled): $abandoned"
