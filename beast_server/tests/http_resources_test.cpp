@@ -1,7 +1,12 @@
 // What a request may hold and for how long, against the in-process server: a client that
 // leaves cancels its request, responses are bounded in size and in total, each timeout is
 // counted, and readiness says whether runs would start warm.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <future>
 #include <string>
@@ -237,6 +242,88 @@ TEST(FdBudget, HealthzAndMetricsShowTheBudget) {
   EXPECT_EQ(metric(harness.port, "pysandbox_max_connections"), 50);
   EXPECT_GT(metric(harness.port, "pysandbox_fds_open"), 2);
   EXPECT_GT(metric(harness.port, "pysandbox_fds_limit"), 0);
+}
+
+// The process's soft RLIMIT_NOFILE lowered for a test (the in-process server shares it), and
+// descriptors held to use it up; everything restored on destruction.
+class ScarceDescriptors {
+ public:
+  explicit ScarceDescriptors(rlim_t soft) {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    ::setrlimit(RLIMIT_NOFILE, &lowered);
+  }
+  ~ScarceDescriptors() {
+    release();
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  // Opens descriptors until only `left` can still be opened.
+  void use_up(int left) {
+    for (;;) {
+      const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) break;
+      held_.push_back(fd);
+    }
+    for (int i = 0; i < left && !held_.empty(); ++i) {
+      ::close(held_.back());
+      held_.pop_back();
+    }
+  }
+  void release() {
+    for (const int fd : held_) ::close(fd);
+    held_.clear();
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> held_;
+};
+
+TEST(FdBudget, OutOfDescriptorsAtAcceptTheClientStillGets503) {
+  ScarceDescriptors scarce(512);
+  Config config = test_config();
+  config.executor.pool = false;
+  ServerHarness harness(config);
+  // One descriptor left: the client's socket takes it, and accept() finds none.
+  scarce.use_up(1);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(harness.port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  std::string received;
+  char chunk[4096];
+  for (ssize_t n; (n = ::recv(fd, chunk, sizeof chunk, 0)) > 0;) received.append(chunk, n);
+  ::close(fd);
+  scarce.release();
+  EXPECT_TRUE(received.starts_with("HTTP/1.1 503")) << "got: " << received;
+  EXPECT_NE(received.find("unavailable"), std::string::npos) << received;
+  // The server is fine once descriptors are back.
+  EXPECT_EQ(healthz(harness.port).at("status").as_string(), "ok");
+  harness.stop();
+  harness.join();
+  EXPECT_NE(harness.log.str().find("\"accept_error\""), std::string::npos);
+}
+
+TEST(FdBudget, ARunThatWouldFindNoDescriptorsIs503) {
+  ScarceDescriptors scarce(512);
+  Config config = test_config();
+  config.executor.pool = false;
+  ServerHarness harness(config);
+  Client client(harness.port);
+  scarce.use_up(static_cast<int>(kFdsPerRun) / 2);
+  const auto response = client.send(execute_request("needs-descriptors"));
+  scarce.release();
+  EXPECT_EQ(response.result_int(), 503u) << response.body();
+  EXPECT_EQ(json_of(response).at("error_type").as_string(), "unavailable");
+  EXPECT_EQ(response[http::field::retry_after], "1");
+  EXPECT_EQ(harness.executor.runs(), 0);
+  EXPECT_EQ(client.send(execute_request("with-descriptors")).result_int(), 200u);
 }
 
 }  // namespace
