@@ -130,16 +130,21 @@ void log_accept_error(ServerState& state, const beast::error_code& ec) {
   state.accept_errors_unlogged = 0;
 }
 
+bool out_of_descriptors(const beast::error_code& ec) {
+  return ec == net::error::no_descriptors || ec.value() == ENFILE;
+}
+
 // Out of descriptors although the budget should have prevented it (something else holds
-// them): use the spare one to take the waiting connection off the backlog and refuse it, so
-// that the client gets a 503 instead of a hang.
-void refuse_with_spare_fd(ServerState& state) {
-  if (!state.spare_fd) return;
+// them): the spare one, released, takes the waiting connection off the backlog to refuse it,
+// so that the client gets a 503 instead of a hang. False if there was no spare to use.
+bool refuse_with_spare_fd(ServerState& state) {
+  if (!state.spare_fd) return false;
   state.spare_fd.reset();
   beast::error_code ec;
   net::ip::tcp::socket socket = state.acceptor.accept(ec);
   if (!ec) refuse_connection(state, socket);
   state.spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  return true;
 }
 
 // Whether a new connection may be served: under the cap, or at it after closing the connection
@@ -154,29 +159,41 @@ bool make_room(ServerState& state) {
   return true;
 }
 
+void serve(const std::shared_ptr<ServerState>& state, net::ip::tcp::socket socket) {
+  if (!make_room(*state)) {
+    refuse_connection(*state, socket);
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(net::ip::tcp::no_delay(true), ignored);
+  net::co_spawn(state->io, run_http_session(state, std::move(socket)),
+                log_failure(state, "session"));
+}
+
 net::awaitable<void> accept_loop(std::shared_ptr<ServerState> state) {
   for (;;) {
     auto [ec, socket] = co_await state->acceptor.async_accept();
-    if (ec) {
-      if (ec == net::error::operation_aborted || !state->acceptor.is_open()) co_return;
-      log_accept_error(*state, ec);
-      if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
-        refuse_with_spare_fd(*state);
+    if (!ec) {
+      serve(state, net::ip::tcp::socket(std::move(socket)));
+      continue;
+    }
+    if (ec == net::error::operation_aborted || !state->acceptor.is_open()) co_return;
+    log_accept_error(*state, ec);
+    if (out_of_descriptors(ec)) {
+      // accept() reports EMFILE whether or not a connection waits (the descriptor is taken
+      // first): wait for one, then try again before falling back on the spare descriptor.
+      auto [wait_ec] = co_await state->acceptor.async_wait(net::socket_base::wait_read);
+      if (wait_ec == net::error::operation_aborted || !state->acceptor.is_open()) co_return;
+      beast::error_code again;
+      net::ip::tcp::socket accepted = state->acceptor.accept(again);
+      if (!again) {
+        serve(state, std::move(accepted));
         continue;
       }
-      Timer backoff(state->io, kAcceptBackoff);
-      co_await backoff.async_wait();
-      continue;
+      if (out_of_descriptors(again) && refuse_with_spare_fd(*state)) continue;
     }
-    if (!make_room(*state)) {
-      net::ip::tcp::socket plain(std::move(socket));
-      refuse_connection(*state, plain);
-      continue;
-    }
-    beast::error_code ignored;
-    socket.set_option(net::ip::tcp::no_delay(true), ignored);
-    net::co_spawn(state->io, run_http_session(state, net::ip::tcp::socket(std::move(socket))),
-                  log_failure(state, "session"));
+    Timer backoff(state->io, kAcceptBackoff);
+    co_await backoff.async_wait();
   }
 }
 
