@@ -190,7 +190,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, ServerDeath,
 
 // --- Signals ---------------------------------------------------------------------------------
 
-TEST(Signals, HupAndUsrAreIgnoredDeliberately) {
+TEST(FrontDoorSignals, HupAndUsrAreIgnoredDeliberately) {
   ServerProcess server;
   for (const auto& [sig, name] : {std::pair{SIGHUP, "SIGHUP"}, std::pair{SIGUSR1, "SIGUSR1"},
                                   std::pair{SIGUSR2, "SIGUSR2"}}) {
@@ -204,7 +204,7 @@ TEST(Signals, HupAndUsrAreIgnoredDeliberately) {
   EXPECT_NE(line, "");
 }
 
-TEST(Signals, QuitDrainsLikeTerm) {
+TEST(FrontDoorSignals, QuitDrainsLikeTerm) {
   ServerProcess server;
   const auto port = server.port();
   auto in_flight = std::async(std::launch::async, [&] {
@@ -228,17 +228,17 @@ void expect_refused_with_one_line(const std::vector<std::string>& args, const st
   EXPECT_NE(log.find(names), std::string::npos) << log;
 }
 
-TEST(StartupChecks, APreloadModuleThatDoesNotExistRefusesToStart) {
+TEST(FrontDoorStartup, APreloadModuleThatDoesNotExistRefusesToStart) {
   expect_refused_with_one_line({"--preload", "numpy,no_such_module_xyz"}, "'no_such_module_xyz'");
 }
 
-TEST(StartupChecks, AMissingExtraReadOnlyPathRefusesToStart) {
+TEST(FrontDoorStartup, AMissingExtraReadOnlyPathRefusesToStart) {
   expect_refused_with_one_line({"--extra-ro-paths", "/usr/share:/no/such/path"}, "/no/such/path");
 }
 
 // --- File descriptors ------------------------------------------------------------------------
 
-TEST(FdBudget, TheSoftLimitIsRaisedToTheHardOne) {
+TEST(FrontDoorFds, TheSoftLimitIsRaisedToTheHardOne) {
   ServerProcess server({}, {}, {}, NofileLimit{1024, 4096});
   const auto h = healthz(server.port());
   ASSERT_TRUE(h.contains("fds")) << boost::json::serialize(h);
@@ -247,7 +247,7 @@ TEST(FdBudget, TheSoftLimitIsRaisedToTheHardOne) {
 
 // systemd's default: 1024 descriptors. Idle connections may not starve runs of descriptors,
 // and a new client is served by closing the connection idle the longest.
-TEST(FdBudget, IdleConnectionsUnderUlimit1024DoNotStarveRuns) {
+TEST(FrontDoorFds, IdleConnectionsUnderUlimit1024DoNotStarveRuns) {
   ServerProcess server({"--read-timeout-ms", "60000", "--idle-timeout-ms", "60000"}, {}, {},
                        NofileLimit{1024, 1024});
   const auto port = server.port();
@@ -278,7 +278,7 @@ TEST(FdBudget, IdleConnectionsUnderUlimit1024DoNotStarveRuns) {
 
 // --- A client that leaves --------------------------------------------------------------------
 
-TEST(Cancellation, AClientThatLeavesKillsItsSandboxAndFreesTheSlot) {
+TEST(FrontDoorClientGone, AClientThatLeavesKillsItsSandboxAndFreesTheSlot) {
   ServerProcess server({"--max-concurrency", "1"});
   const auto port = server.port();
   {
@@ -301,7 +301,7 @@ TEST(Cancellation, AClientThatLeavesKillsItsSandboxAndFreesTheSlot) {
 
 // --- Readiness -------------------------------------------------------------------------------
 
-TEST(Readiness, ReadyzIsUnavailableWhileAZygoteRestarts) {
+TEST(FrontDoorReadyz, ReadyzIsUnavailableWhileAZygoteRestarts) {
   ServerProcess server;
   const auto port = server.port();
   ASSERT_TRUE(
@@ -331,7 +331,7 @@ TEST(Readiness, ReadyzIsUnavailableWhileAZygoteRestarts) {
 
 // 24 clients that never read ask for 1 MiB of control bytes each (6 MiB once escaped): what the
 // server holds for them stays bounded.
-TEST(SlowReaders, ResponsesToClientsThatDoNotReadAreBounded) {
+TEST(FrontDoorSlowReaders, ResponsesToClientsThatDoNotReadAreBounded) {
   ServerProcess server({"--max-concurrency", "2", "--write-timeout-ms", "30000"});
   const auto port = server.port();
   ASSERT_EQ(execute(port, "def main():\n    return 1\n").status, 200u);  // warm up
@@ -359,7 +359,7 @@ TEST(SlowReaders, ResponsesToClientsThatDoNotReadAreBounded) {
 
 // Every line the server (and everything sharing its stderr: probes, the pool, zygotes) writes
 // is a JSON object with "ts", also after a zygote died and the pool swept its orphans.
-TEST(Log, EveryLineIsJsonWithATimestamp) {
+TEST(FrontDoorLog, EveryLineIsJsonWithATimestamp) {
   ServerProcess server;
   const auto port = server.port();
   EXPECT_EQ(execute(port, "def main():\n    return 1\n").status, 200u);
