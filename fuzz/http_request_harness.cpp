@@ -145,11 +145,22 @@ bool one_request(std::string_view& input, std::string& problem) {
     if (problem.empty()) problem = check_log(record);
     return false;
   }
+  // As the session: a Content-Length over the limit is refused before any body is read (Beast
+  // would reserve that much for it), and a refused request that awaits 100 Continue gets its
+  // answer without its body being read.
   std::optional<bs::Response> early = f.handler.check_header(request, record);
+  const auto content_length = parser.content_length();
+  const bool body_too_large = content_length && *content_length > f.config.max_body_bytes;
+  if (!early && body_too_large) {
+    problem =
+        check_response(bs::error_response(413, "too_large", "body too large", record.request_id));
+    return false;
+  }
   if (early) {
     problem = check_response(*early);
     if (problem.empty()) problem = check_log(record);
     if (!problem.empty()) return false;
+    if (!parser.is_done() && (bs::wants_continue(request) || body_too_large)) return false;
   }
   if (!parser.is_done()) {
     parser.body_limit(f.config.max_body_bytes);
