@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "beast_server/http_session.hpp"
 #include "beast_server/request_id.hpp"
@@ -96,23 +97,46 @@ void begin_drain(const std::shared_ptr<ServerState>& state, std::string_view rea
   net::co_spawn(state->io, drain(state), log_failure(state, "drain"));
 }
 
-// Over max_connections: a canned 503 written without blocking (a fresh socket's send buffer
-// always takes it), then close. No coroutine, so a connection flood costs no memory.
+// The refusal's bytes with a placeholder request id, rendered once: a refusal happens when
+// connections (or descriptors) run out, and then should cost nothing but a copy and a write.
+struct CannedRefusal {
+  std::string bytes;
+  std::vector<std::size_t> id_offsets;
+};
+
+const CannedRefusal& canned_refusal() {
+  static const CannedRefusal refusal = [] {
+    const std::string placeholder(16, '0');  // generate_request_id()'s length
+    Response response = make_http_response(
+        error_response(503, "unavailable", "Too many open connections; retry later.", placeholder),
+        11);
+    response.set(http::field::server, "pysandboxd");
+    response.set("X-Request-Id", placeholder);
+    response.set(http::field::cache_control, "no-store");
+    response.set(http::field::retry_after, "1");
+    response.keep_alive(false);
+    response.prepare_payload();
+    std::ostringstream text;
+    text << response;
+    CannedRefusal out{text.str(), {}};
+    for (auto at = out.bytes.find(placeholder); at != std::string::npos;
+         at = out.bytes.find(placeholder, at + placeholder.size())) {
+      out.id_offsets.push_back(at);
+    }
+    return out;
+  }();
+  return refusal;
+}
+
+// Over the connection cap (or out of descriptors): the canned 503, written without blocking (a
+// fresh socket's send buffer always takes it), then close. No coroutine, so a connection flood
+// costs no memory.
 void refuse_connection(ServerState& state, net::ip::tcp::socket& socket) {
   state.metrics.connection_refused();
+  const CannedRefusal& canned = canned_refusal();
+  std::string bytes = canned.bytes;
   const std::string request_id = generate_request_id();
-  Response response = make_http_response(
-      error_response(503, "unavailable", "Too many open connections; retry later.", request_id),
-      11);
-  response.set(http::field::server, "pysandboxd");
-  response.set("X-Request-Id", request_id);
-  response.set(http::field::cache_control, "no-store");
-  response.set(http::field::retry_after, "1");
-  response.keep_alive(false);
-  response.prepare_payload();
-  std::ostringstream text;
-  text << response;
-  const std::string bytes = text.str();
+  for (const std::size_t at : canned.id_offsets) bytes.replace(at, request_id.size(), request_id);
   beast::error_code ignored;
   socket.non_blocking(true, ignored);
   socket.write_some(net::buffer(bytes), ignored);
@@ -249,6 +273,8 @@ std::uint16_t Server::listen() {
                              std::to_string(config.port) + ": " + e.code().message());
   }
   state_->spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  // Rendered now, not at the first refusal: that may come when nothing else can be allocated.
+  (void)canned_refusal();
   // Counted once everything of the server's own is open (the spare descriptor included); the
   // warm pool's zygotes may still be starting, so they are reserved for instead.
   const unsigned zygotes = config.executor.pool ? 2 * config.executor.pool_size : 0;

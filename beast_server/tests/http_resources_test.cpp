@@ -285,6 +285,12 @@ TEST(FdBudget, OutOfDescriptorsAtAcceptTheClientStillGets503) {
   Config config = test_config();
   config.executor.pool = false;
   ServerHarness harness(config);
+  // Every code path once while descriptors are plentiful (a sanitizer build's UBSan checks a
+  // type the first time it sees it, and needs a pipe to do so); then wait until the server has
+  // closed that connection's socket, so that no descriptor frees up behind the test's back.
+  const std::uint64_t before = count_open_fds();
+  EXPECT_EQ(healthz(harness.port).at("status").as_string(), "ok");
+  ASSERT_TRUE(eventually([&] { return count_open_fds() <= before; }));
   // One descriptor left: the client's socket takes it, and accept() finds none.
   scarce.use_up(1);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
