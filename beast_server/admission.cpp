@@ -111,8 +111,9 @@ Admission::Admission(net::any_io_executor executor, unsigned max_concurrency,
 
 Admission::~Admission() = default;
 
-net::awaitable<std::optional<Admission::Slot>> Admission::acquire() {
+net::awaitable<std::optional<Admission::Slot>> Admission::acquire(executor::CancelSignal* cancel) {
   std::shared_ptr<State> state = state_;
+  if (cancel != nullptr && cancel->cancelled()) co_return std::nullopt;
   if (!state->free.empty()) {
     const unsigned index = state->free.back();
     state->free.pop_back();
@@ -124,6 +125,19 @@ net::awaitable<std::optional<Admission::Slot>> Admission::acquire() {
                                          std::chrono::steady_clock::now() + state->queue_timeout);
   state->queue.push_back(waiter);
   WaiterGuard<std::shared_ptr<State>> guard{state, waiter};
+  // Unregistered however the wait ends (the frame may also be destroyed unresumed).
+  struct CancelGuard {
+    executor::CancelSignal* signal;
+    ~CancelGuard() {
+      if (signal != nullptr) signal->clear();
+    }
+  } cancel_guard{cancel};
+  if (cancel != nullptr) {
+    std::weak_ptr<Waiter> weak = waiter;
+    cancel->on_cancel([weak] {
+      if (auto w = weak.lock()) w->timer.cancel();
+    });
+  }
   // The error code does not matter: a grant is recorded in the waiter before its timer is
   // cancelled, and a grant that races with the deadline or a cancellation is still honoured.
   co_await waiter->timer.async_wait(net::as_tuple(net::use_awaitable));

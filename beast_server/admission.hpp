@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 
+#include "executor/cancel.hpp"
+
 namespace pysandbox::beast_server {
 
 class Admission {
@@ -50,8 +52,9 @@ class Admission {
   // when queue_size requests are already waiting, or when the deadline passes, or when the
   // awaiting coroutine is cancelled (per-operation cancellation). A waiter whose coroutine is
   // destroyed while queued (e.g. with its io_context) leaves the queue and passes on a slot it
-  // was handed.
-  boost::asio::awaitable<std::optional<Slot>> acquire();
+  // was handed. With `cancel`, cancelling it (the client went away) takes the waiter out of the
+  // queue at once, also with nullopt; the caller tells the cases apart by cancel->cancelled().
+  boost::asio::awaitable<std::optional<Slot>> acquire(executor::CancelSignal* cancel = nullptr);
 
   unsigned in_flight() const;
   std::size_t queued() const;

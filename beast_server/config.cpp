@@ -211,10 +211,18 @@ const std::vector<Option>& options() {
          c.drain_timeout_ms = parse_millis(s, v);
        }},
       {"max-connections", "PYSANDBOX_MAX_CONNECTIONS",
-       "open connections; further ones are answered 503 and closed", false,
-       [](const Config& c) { return std::to_string(c.max_connections); },
+       "open connections (lowered to fit the file-descriptor budget); at the cap the longest-idle "
+       "one is closed for a new one, or the new one is answered 503",
+       false, [](const Config& c) { return std::to_string(c.max_connections); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_connections = parse_integer(s, v, 1, 1000000, false);
+       }},
+      {"response-memory-bytes", "PYSANDBOX_RESPONSE_MEMORY_BYTES",
+       "responses held at once for clients that have not read them yet; past it a finished run "
+       "waits",
+       false, [](const Config& c) { return show_bytes(c.response_memory_bytes); },
+       [](Config& c, const Source& s, std::string_view v) {
+         c.response_memory_bytes = parse_integer(s, v, kMiB, 64 * kGiB, true);
        }},
       {"python", "PYSANDBOX_PYTHON", "Python interpreter run in the sandbox", false,
        [](const Config& c) { return c.executor.python_path; },

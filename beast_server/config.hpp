@@ -47,9 +47,13 @@ struct Config {
   // Graceful shutdown bound; parse_config defaults it to max_timeout_ms + 5000 so that a run
   // admitted just before SIGTERM can finish.
   unsigned drain_timeout_ms = 35000;
-  // Connections beyond this are accepted and answered 503 at once (file descriptors are the
-  // scarce resource: each sandbox needs a few too).
+  // Connections beyond this are accepted and answered 503 at once, after the longest-idle one
+  // has been closed to make room if there is one. The server lowers it to what its file
+  // descriptor budget allows (fd_budget.hpp): each sandbox needs a few descriptors too.
   std::size_t max_connections = 1024;
+  // Bytes of responses held, all together, for clients that have not taken them yet
+  // (response_budget.hpp); a finished run waits for room past it.
+  std::size_t response_memory_bytes = 64u << 20;
 
   // Serve the web IDE (<data-dir>/web) at / and /assets/; off for API-only deployments.
   bool web = true;

@@ -1,6 +1,7 @@
 #include "beast_server/http_session.hpp"
 
 #include <array>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -13,9 +14,11 @@
 #include <optional>
 #include <string>
 
+#include "beast_server/http_validation.hpp"
 #include "beast_server/request_id.hpp"
 #include "beast_server/response.hpp"
 #include "beast_server/server_state.hpp"
+#include "executor/cancel.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -24,6 +27,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadChunk = 4096;
+// While a request runs, the socket is read to notice the client leaving; bytes of a pipelined
+// next request are kept, up to this many (then reading, and watching, stops).
+constexpr std::size_t kPipelinedBytes = 64u << 10;
 // After an error response the client may still be sending a body we will not read. Closing with
 // unread data makes the kernel send RST, which can destroy our response before the client reads
 // it; so shut down our side and discard input for a bounded time and amount first.
@@ -57,7 +63,7 @@ class HttpSession {
   HttpSession(std::shared_ptr<ServerState> state, net::ip::tcp::socket socket)
       : state_(std::move(state)), stream_(std::move(socket)) {
     remote_ = describe_endpoint(stream_.socket());
-    // Lets a drain close this connection while it waits for a request.
+    // Lets a drain, or the cap making room, close this connection while it waits for a request.
     registration_ = state_->connections.add([this] { stream_.cancel(); });
   }
   ~HttpSession() { state_->connections.remove(registration_); }
@@ -70,9 +76,18 @@ class HttpSession {
   enum class Next { kContinue, kClose, kLingerClose };
 
   net::awaitable<Next> serve_one(bool first);
-  // Adds the common headers, writes, then records the request in metrics and log.
+  // Adds the common headers, writes (holding `lease`, or room reserved now, in the response
+  // budget until done), then records the request in metrics and log.
   net::awaitable<bool> send(Response& response, RequestRecord& record, bool keep_alive, bool head,
-                            Clock::time_point started);
+                            Clock::time_point started,
+                            std::optional<ResponseBudget::Lease> lease = std::nullopt);
+  // Waits for the first byte of the next request, skipping empty lines (RFC 9112 section 2.2);
+  // false if the connection is to close.
+  net::awaitable<bool> await_request(bool first);
+  // Runs the handler while reading the socket: if the client goes away meanwhile, the request
+  // is cancelled (it leaves the queue, or its sandbox is killed).
+  net::awaitable<RequestHandler::Answer> handle_watching(const Request& request,
+                                                         RequestRecord& record);
   // Answers with an error and asks for a lingering close.
   net::awaitable<Next> fail(const JsonResponse& json, RequestRecord& record, unsigned version,
                             Clock::time_point started);
@@ -103,24 +118,39 @@ net::awaitable<void> HttpSession::run() {
   stream_.close();
 }
 
+net::awaitable<bool> HttpSession::await_request(bool first) {
+  // A new connection gets the read deadline for its first byte, a kept-alive one the idle
+  // deadline; from the first byte on, the whole request must arrive within read_timeout.
+  stream_.expires_after(first ? std::chrono::milliseconds(config().read_timeout_ms)
+                              : std::chrono::milliseconds(config().idle_timeout_ms));
+  for (;;) {
+    const auto pending = buffer_.data();
+    const BlankLines blank = leading_blank_lines(
+        std::string_view(static_cast<const char*>(pending.data()), pending.size()));
+    buffer_.consume(blank.skip);
+    if (buffer_.size() > 0 && !blank.need_more) co_return true;
+    // An idle connection should not keep the capacity a large request left behind.
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk));
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        state_->metrics.connection_closed(first ? CloseReason::kReadTimeout
+                                                : CloseReason::kIdleTimeout);
+      }
+      co_return false;
+    }
+    buffer_.commit(n);
+  }
+}
+
 net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
   const auto read_timeout = std::chrono::milliseconds(config().read_timeout_ms);
   const auto write_timeout = std::chrono::milliseconds(config().write_timeout_ms);
 
-  // Between requests: the only state in which a drain may close the connection.
+  // Between requests: the only state in which a drain or an eviction may close the connection.
   ConnectionRegistry::set_phase(registration_, ConnectionRegistry::Phase::kIdle);
   if (state_->handler.draining()) co_return Next::kClose;
-  if (buffer_.size() == 0) {
-    // An idle connection should not keep the capacity a large request left behind.
-    buffer_.shrink_to_fit();
-    // A new connection gets the read deadline for its first byte, a kept-alive one the idle
-    // deadline; from the first byte on, the whole request must arrive within read_timeout.
-    stream_.expires_after(first ? read_timeout
-                                : std::chrono::milliseconds(config().idle_timeout_ms));
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk));
-    if (ec) co_return Next::kClose;
-    buffer_.commit(n);
-  }
+  if (!co_await await_request(first)) co_return Next::kClose;
   ConnectionRegistry::set_phase(registration_, ConnectionRegistry::Phase::kBusy);
 
   RequestRecord record;
@@ -135,6 +165,7 @@ net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
   {
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser);
     if (ec) {
+      if (ec == beast::error::timeout) state_->metrics.connection_closed(CloseReason::kReadTimeout);
       if (is_disconnect(ec)) co_return Next::kClose;
       record.request_id = generate_request_id();
       if (ec == http::error::header_limit) {
@@ -157,8 +188,15 @@ net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
   record.request_id = choose_request_id(request["X-Request-Id"]);
   record.method = std::string(request.method_string());
   record.target = std::string(request.target());
+  // Framing (Transfer-Encoding, Content-Length) and Host: a request whose body length is in
+  // doubt is never read on, since its bytes could be taken for another request.
+  if (auto error = header_error(request)) {
+    co_return co_await fail(error_response(400, "invalid_request",
+                                           "Malformed HTTP request: " + *error, record.request_id),
+                            record, version, started);
+  }
   const bool head = request.method() == http::verb::head;
-  const bool expect_continue = beast::iequals(request[http::field::expect], "100-continue");
+  const bool expect_continue = wants_continue(request);
   const bool has_body = !parser.is_done();
   const auto content_length = parser.content_length();
   const bool body_too_large = content_length && *content_length > config().max_body_bytes;
@@ -186,6 +224,9 @@ net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
       parser.body_limit(config().max_body_bytes);
       auto [ec, n] = co_await http::async_read(stream_, buffer_, parser);
       if (ec) {
+        if (ec == beast::error::timeout) {
+          state_->metrics.connection_closed(CloseReason::kReadTimeout);
+        }
         if (is_disconnect(ec)) co_return Next::kClose;
         co_await send(*early, record, false, head, started);
         co_return Next::kLingerClose;
@@ -215,6 +256,7 @@ net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
           record, version, started);
     }
     if (ec) {
+      if (ec == beast::error::timeout) state_->metrics.connection_closed(CloseReason::kReadTimeout);
       if (is_disconnect(ec)) co_return Next::kClose;
       co_return co_await fail(
           error_response(400, "invalid_request",
@@ -226,22 +268,65 @@ net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
   // The run may take up to its timeout plus teardown: no socket deadline while it does.
   stream_.expires_never();
   started = Clock::now();
-  Response response;
-  bool threw = false;
-  try {
-    response = co_await state_->handler.handle(parser.get(), record);
-  } catch (const std::exception& e) {
-    record.detail = std::string("handler threw: ") + e.what();
-    threw = true;
-  }
-  if (threw) {
-    const JsonResponse json = internal_error_response(record.request_id);
-    record.error_type = json.error_type;
-    response = make_http_response(json, version);
+  RequestHandler::Answer answer = co_await handle_watching(parser.get(), record);
+  if (record.abandoned) {
+    // The client left while its request waited or ran: nothing to send, nobody to send it to.
+    record.total_ms = elapsed_ms(started);
+    state_->metrics.record(record);
+    state_->log.request(record);
+    co_return Next::kClose;
   }
   const bool keep_alive = request.keep_alive() && !state_->handler.draining();
-  const bool written = co_await send(response, record, keep_alive, head, started);
+  const bool written =
+      co_await send(answer.response, record, keep_alive, head, started, std::move(answer.lease));
   co_return (written && keep_alive) ? Next::kContinue : Next::kClose;
+}
+
+net::awaitable<RequestHandler::Answer> HttpSession::handle_watching(const Request& request,
+                                                                    RequestRecord& record) {
+  using namespace net::experimental::awaitable_operators;
+  auto cancel = std::make_shared<executor::CancelSignal>();
+  RequestHandler::Answer answer;
+  bool finished = false;
+
+  auto run = [&]() -> net::awaitable<void> {
+    try {
+      answer = co_await state_->handler.handle(request, record, cancel);
+    } catch (const std::exception& e) {
+      record.detail = std::string("handler threw: ") + e.what();
+      const JsonResponse json = internal_error_response(record.request_id);
+      record.status = json.status;
+      record.error_type = json.error_type;
+      answer = RequestHandler::Answer{make_http_response(json, request.version()), std::nullopt};
+    }
+    finished = true;
+    // Ends the watch's pending read.
+    stream_.cancel();
+  };
+  auto watch = [&]() -> net::awaitable<void> {
+    while (!finished && buffer_.size() < kPipelinedBytes) {
+      auto [ec, n] = co_await stream_.async_read_some(
+          buffer_.prepare(std::min(kReadChunk, kPipelinedBytes - buffer_.size())));
+      if (!ec) {
+        buffer_.commit(n);
+        continue;
+      }
+      if (!finished) {
+        // EOF or an error from the client's side (a half-close counts: HTTP/1.1 clients do not
+        // half-close while they still want the answer).
+        cancel->cancel();
+      }
+      co_return;
+    }
+  };
+  // Only /execute waits long enough for a departure to matter.
+  if (record.route == "/execute") {
+    co_await (run() && watch());
+  } else {
+    co_await run();
+  }
+  if (cancel->cancelled() && !record.abandoned) record.abandoned = "running";
+  co_return answer;
 }
 
 net::awaitable<HttpSession::Next> HttpSession::fail(const JsonResponse& json, RequestRecord& record,
@@ -253,7 +338,8 @@ net::awaitable<HttpSession::Next> HttpSession::fail(const JsonResponse& json, Re
 }
 
 net::awaitable<bool> HttpSession::send(Response& response, RequestRecord& record, bool keep_alive,
-                                       bool head, Clock::time_point started) {
+                                       bool head, Clock::time_point started,
+                                       std::optional<ResponseBudget::Lease> lease) {
   response.set(http::field::server, "pysandboxd");
   response.set("X-Request-Id", record.request_id);
   // API answers are never cached; the IDE's files set their own policy.
@@ -269,9 +355,18 @@ net::awaitable<bool> HttpSession::send(Response& response, RequestRecord& record
     response.content_length(length);
   }
   record.status = response.result_int();
+  // Small responses (errors, probes) are not worth waiting for: the connection cap bounds them.
+  if (!lease) lease = state_->responses.force(response.body().size());
 
   stream_.expires_after(std::chrono::milliseconds(config().write_timeout_ms));
   auto [ec, n] = co_await http::async_write(stream_, response);
+  if (ec == beast::error::timeout) {
+    record.cut = true;
+    state_->metrics.connection_closed(CloseReason::kWriteTimeout);
+  } else if (ec) {
+    record.abandoned = "writing";
+  }
+  lease.reset();
   record.total_ms = elapsed_ms(started);
   state_->metrics.record(record);
   state_->log.request(record);

@@ -1,6 +1,8 @@
 // One HTTP/1.1 connection: keep-alive request loop with per-phase deadlines, 100-continue,
-// body limits, and the drain protocol (idle connections are closed, busy ones answer with
-// Connection: close).
+// body limits, RFC 9112 framing and Host checks (a request whose body length is in doubt is
+// refused and the connection closed), and the drain protocol (idle connections are closed, busy
+// ones answer with Connection: close). While a request waits for a sandbox or runs, the socket
+// is read: a client that goes away cancels its request.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -5,12 +5,21 @@
 #include <charconv>
 #include <string_view>
 
+#include "beast_server/utf8.hpp"
+
 namespace pysandbox::beast_server {
 
 namespace {
 
+// Every string goes out as valid UTF-8: bytes from a client or a script that are not are replaced
+// (U+FFFD per byte), so no response or log line is ever invalid JSON.
 void append_string(std::string& out, std::string_view text) {
-  out += boost::json::serialize(boost::json::string_view(text.data(), text.size()));
+  if (is_valid_utf8(text)) {
+    out += boost::json::serialize(boost::json::string_view(text.data(), text.size()));
+    return;
+  }
+  const std::string valid = to_valid_utf8(text);
+  out += boost::json::serialize(boost::json::string_view(valid.data(), valid.size()));
 }
 
 void append_double(std::string& out, double number) {

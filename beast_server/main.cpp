@@ -3,19 +3,28 @@
 //
 // Exit status: 0 after a clean drain; 1 if startup failed (e.g. the isolation floor is not met
 // or the port is taken) or the shutdown was forced (second signal, or drain_timeout_ms passed
-// with requests still running); 2 for a configuration error.
+// with requests still running); 2 for a configuration error (flags, or what they name: a
+// --preload module the interpreter lacks, a missing --extra-ro-paths entry).
+//
+// Configuration errors are one plain line on stderr; from then on every line is JSON with "ts"
+// (log_relay.hpp).
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "beast_server/config.hpp"
+#include "beast_server/fd_budget.hpp"
+#include "beast_server/log_relay.hpp"
 #include "beast_server/request_log.hpp"
 #include "beast_server/server.hpp"
+#include "beast_server/startup_checks.hpp"
 #include "beast_server/version.hpp"
 #include "executor/factory.hpp"
 
@@ -39,6 +48,7 @@ boost::json::object limits_json(const bs::Config& config) {
       {"write_timeout_ms", config.write_timeout_ms},
       {"drain_timeout_ms", config.drain_timeout_ms},
       {"max_connections", config.max_connections},
+      {"response_memory_bytes", config.response_memory_bytes},
       {"max_output_bytes", config.executor.max_output_bytes},
       {"truncate_output", config.executor.truncate_output},
   };
@@ -60,16 +70,34 @@ int main(int argc, char** argv) {
     std::cout << bs::usage();
     return 0;
   }
+  if (auto error = bs::check_startup_config(config)) {
+    std::cerr << "pysandboxd: " << *error << "\n";
+    return 2;
+  }
 
   // A client that disconnects mid-response must cost an EPIPE, not the process.
   ::signal(SIGPIPE, SIG_IGN);
 
+  // Before any child exists: zygotes inherit the relay as their stderr. Destroyed last, so that
+  // it passes on the lines of everything that goes before it.
+  std::optional<bs::LogRelay> relay = bs::LogRelay::start();
   bs::RequestLog log(std::cerr);
+  // Connections and runs share the descriptor limit: take all the kernel allows.
+  const bs::NofileLimit nofile = bs::raise_nofile_limit();
   // Declared before the io_context so it is destroyed after it: ~io_context destroys suspended
   // Executor::run frames (a forced stop), whose locals still refer to the executor.
   std::unique_ptr<pysandbox::executor::Executor> executor;
   // One thread: the executor forks, and the whole server is written single-threaded.
   boost::asio::io_context io{1};
+  // Finished before the io_context goes (its jail::Child lives on it), after the executor's
+  // shutdown (the zygotes' last lines).
+  struct FinishRelay {
+    std::optional<bs::LogRelay>& relay;
+    ~FinishRelay() {
+      if (relay) relay->finish();
+    }
+  } finish_relay{relay};
+  if (relay) relay->watch(io.get_executor());
   try {
     executor = pysandbox::executor::make_executor(io.get_executor(), config.executor);
   } catch (const std::exception& e) {
@@ -95,12 +123,21 @@ int main(int argc, char** argv) {
     std::cerr << "pysandboxd: " << e.what() << "\n";
     return 1;
   }
+  const bs::FdPlan& fds = server.fd_plan();
   log.event("startup", {{"version", bs::kVersion},
                         {"listen", address},
                         {"port", port},
                         {"mode", pysandbox::executor::to_string(executor->isolation())},
                         {"isolation", executor->describe()},
-                        {"limits", limits}});
+                        {"limits", limits},
+                        {"fds",
+                         {{"limit", fds.limit},
+                          {"limit_before", nofile.soft_before},
+                          {"hard_limit", nofile.hard},
+                          {"open", fds.baseline},
+                          {"reserved", fds.reserved},
+                          {"max_connections", fds.max_connections}}},
+                        {"pid", ::getpid()}});
   server.start(/*handle_signals=*/true);
 
   try {

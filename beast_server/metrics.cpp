@@ -6,6 +6,9 @@ namespace pysandbox::beast_server {
 
 namespace {
 
+constexpr std::array<std::string_view, kCloseReasonCount> kCloseReasonNames = {
+    "read_timeout", "idle_timeout", "write_timeout", "evicted"};
+
 constexpr std::array<std::string_view, Metrics::kPhaseCount> kPhaseNames = {"queue", "spawn", "run",
                                                                             "teardown", "total"};
 
@@ -28,6 +31,14 @@ std::string escape_label(std::string_view value) {
 }  // namespace
 
 void Metrics::record(const RequestRecord& record) {
+  if (record.abandoned) {
+    ++abandoned_[{record.route, *record.abandoned}];
+    return;
+  }
+  if (record.cut) {
+    ++cut_[record.route];
+    return;
+  }
   ++requests_[{record.route, record.status, record.error_type}];
   if (record.queue_ms) observe(Phase::kQueue, *record.queue_ms);
   if (record.spawn_ms) observe(Phase::kSpawn, *record.spawn_ms);
@@ -56,6 +67,16 @@ std::uint64_t Metrics::requests(std::string_view route, unsigned status,
   return it == requests_.end() ? 0 : it->second;
 }
 
+std::uint64_t Metrics::abandoned(std::string_view route, std::string_view phase) const {
+  const auto it = abandoned_.find(std::make_pair(std::string(route), std::string(phase)));
+  return it == abandoned_.end() ? 0 : it->second;
+}
+
+std::uint64_t Metrics::cut(std::string_view route) const {
+  const auto it = cut_.find(route);
+  return it == cut_.end() ? 0 : it->second;
+}
+
 std::string Metrics::render(const Gauges& gauges) const {
   std::ostringstream out;
   out.precision(12);  // sums of seconds grow past the default 6 significant digits
@@ -65,6 +86,27 @@ std::string Metrics::render(const Gauges& gauges) const {
     const auto& [route, status, error_type] = key;
     out << "pysandbox_requests_total{route=\"" << escape_label(route) << "\",status=\"" << status
         << "\",error_type=\"" << escape_label(error_type) << "\"} " << count << "\n";
+  }
+
+  out << "# HELP pysandbox_requests_abandoned_total Requests whose client went away before the "
+         "response: queued (left the queue), running (sandbox killed) or writing.\n"
+         "# TYPE pysandbox_requests_abandoned_total counter\n";
+  for (const auto& [key, count] : abandoned_) {
+    out << "pysandbox_requests_abandoned_total{route=\"" << escape_label(key.first) << "\",phase=\""
+        << escape_label(key.second) << "\"} " << count << "\n";
+  }
+  out << "# HELP pysandbox_responses_cut_total Responses cut off by the write timeout (the "
+         "client did not take them).\n"
+         "# TYPE pysandbox_responses_cut_total counter\n";
+  for (const auto& [route, count] : cut_) {
+    out << "pysandbox_responses_cut_total{route=\"" << escape_label(route) << "\"} " << count
+        << "\n";
+  }
+  out << "# HELP pysandbox_connections_closed_total Connections the server closed, by reason.\n"
+         "# TYPE pysandbox_connections_closed_total counter\n";
+  for (std::size_t r = 0; r < kCloseReasonCount; ++r) {
+    out << "pysandbox_connections_closed_total{reason=\"" << kCloseReasonNames[r] << "\"} "
+        << connections_closed_[r] << "\n";
   }
 
   out << "# HELP pysandbox_phase_duration_seconds Latency of each /execute phase.\n"
@@ -118,6 +160,35 @@ std::string Metrics::render(const Gauges& gauges) const {
          "# TYPE pysandbox_connections_refused_total counter\n"
          "pysandbox_connections_refused_total "
       << connections_refused_ << "\n"
+      << "# HELP pysandbox_max_connections Open connections allowed (from the fd budget).\n"
+         "# TYPE pysandbox_max_connections gauge\n"
+         "pysandbox_max_connections "
+      << gauges.max_connections << "\n"
+      << "# HELP pysandbox_fds_open File descriptors the server holds now.\n"
+         "# TYPE pysandbox_fds_open gauge\n"
+         "pysandbox_fds_open "
+      << gauges.fds_open << "\n"
+      << "# HELP pysandbox_fds_limit The server's RLIMIT_NOFILE.\n"
+         "# TYPE pysandbox_fds_limit gauge\n"
+         "pysandbox_fds_limit "
+      << gauges.fds_limit << "\n"
+      << "# HELP pysandbox_response_memory_bytes Bytes of responses not yet taken by clients.\n"
+         "# TYPE pysandbox_response_memory_bytes gauge\n"
+         "pysandbox_response_memory_bytes "
+      << gauges.response_memory_bytes << "\n"
+      << "# HELP pysandbox_response_memory_limit_bytes Bound on those bytes.\n"
+         "# TYPE pysandbox_response_memory_limit_bytes gauge\n"
+         "pysandbox_response_memory_limit_bytes "
+      << gauges.response_memory_limit_bytes << "\n"
+      << "# HELP pysandbox_response_memory_waits_total Finished runs that waited for room in the "
+         "response memory budget.\n"
+         "# TYPE pysandbox_response_memory_waits_total counter\n"
+         "pysandbox_response_memory_waits_total "
+      << response_memory_waits_ << "\n"
+      << "# HELP pysandbox_ready 1 when runs start warm (GET /readyz).\n"
+         "# TYPE pysandbox_ready gauge\n"
+         "pysandbox_ready "
+      << (gauges.ready ? 1 : 0) << "\n"
       << "# HELP pysandbox_draining 1 while shutting down.\n"
          "# TYPE pysandbox_draining gauge\n"
          "pysandbox_draining "

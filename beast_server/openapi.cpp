@@ -176,11 +176,27 @@ object any_error_schema() {
   return schema;
 }
 
+// An object of the given non-negative integer fields, all required, nothing else.
+object counts_schema(std::string_view description, std::initializer_list<std::string_view> keys) {
+  object properties;
+  array required;
+  for (const auto key : keys) {
+    properties[key] = object{{"type", "integer"}, {"minimum", 0}};
+    required.emplace_back(key);
+  }
+  return object{{"type", "object"},
+                {"description", description},
+                {"additionalProperties", false},
+                {"required", std::move(required)},
+                {"properties", std::move(properties)}};
+}
+
 object health_schema() {
   return object{
       {"type", "object"},
       {"additionalProperties", false},
-      {"required", array{"status", "isolation", "pool", "version", "admission"}},
+      {"required", array{"status", "isolation", "pool", "version", "admission", "connections",
+                         "fds", "response_memory"}},
       {"properties",
        object{
            {"status", object{{"type", "string"}, {"enum", array{"ok", "draining"}}}},
@@ -220,6 +236,13 @@ object health_schema() {
                                          {"in_flight", object{{"type", "integer"}}},
                                          {"queued", object{{"type", "integer"}}},
                                          {"queue_size", object{{"type", "integer"}}}}}}},
+           {"connections", counts_schema("Open HTTP connections and their cap.", {"open", "max"})},
+           {"fds", counts_schema("The file-descriptor budget: RLIMIT_NOFILE, open now, kept for "
+                                 "the runs, per run.",
+                                 {"limit", "open", "reserved", "per_run"})},
+           {"response_memory",
+            counts_schema("Bytes of responses not yet taken by their clients, and their bound.",
+                          {"held_bytes", "limit_bytes"})},
        }},
   };
 }
@@ -351,9 +374,17 @@ object openapi_document(const Config& config, bool web) {
        object{{"get",
                read_only_operation(
                    "Readiness: whether this instance takes requests now", "readyz",
-                   object{{"200", object{{"description", "Ready."},
-                                         {"headers", response_headers({})},
-                                         {"content", json_content(object{{"type", "object"}})}}},
+                   object{{"200",
+                           object{{"description", "Ready: the warm pool is up, not draining."},
+                                  {"headers", response_headers({})},
+                                  {"content",
+                                   json_content(object{
+                                       {"type", "object"},
+                                       {"additionalProperties", false},
+                                       {"required", array{"status"}},
+                                       {"properties",
+                                        object{{"status", object{{"type", "string"},
+                                                                 {"enum", array{"ready"}}}}}}})}}},
                           {"503", error_response(503, "Not ready yet, or draining.")}})}}},
       {"/metrics",
        object{{"get",

@@ -7,6 +7,7 @@
 #include <utility>
 #include <variant>
 
+#include "beast_server/http_validation.hpp"
 #include "beast_server/json_text.hpp"
 #include "beast_server/version.hpp"
 #include "beast_server/web_routes.hpp"
@@ -22,9 +23,6 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
       .count();
 }
-
-// Routing ignores the query string.
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -51,20 +49,19 @@ Response make_http_response(const JsonResponse& json, unsigned version) {
 }
 
 RequestHandler::RequestHandler(const Config& config, executor::Executor& executor,
-                               Admission& admission, Metrics& metrics,
-                               std::function<std::size_t()> connection_count)
+                               Services services)
     : config_(config),
       executor_(executor),
-      admission_(admission),
-      metrics_(metrics),
-      connection_count_(std::move(connection_count)),
+      services_(std::move(services)),
       limits_(request_limits(config)),
+      output_cap_{.max_escaped_bytes = config.executor.max_output_bytes,
+                  .truncate = config.executor.truncate_output},
       web_(config.web ? StaticFiles::load(web_root(config.executor.data_dir)) : StaticFiles()),
       openapi_json_(openapi_text(config, web_.has_index())) {}
 
 std::optional<Response> RequestHandler::check_header(const RequestHeader& header,
                                                      RequestRecord& record) const {
-  const std::string_view path = path_of(header.target());
+  const std::string_view path = route_path(header.target());
   const auto answer = [&](const JsonResponse& json) {
     record.status = json.status;
     record.error_type = json.error_type;
@@ -84,7 +81,7 @@ std::optional<Response> RequestHandler::check_header(const RequestHeader& header
     }
     return std::nullopt;
   }
-  if (path == "/healthz" || path == "/metrics") {
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
     record.route = std::string(path);
     if (!is_read_only(header.method())) {
       return answer(method_not_allowed_response(record.request_id, header.method_string(), path,
@@ -107,23 +104,26 @@ std::optional<Response> RequestHandler::check_header(const RequestHeader& header
   return answer(not_found_response(record.request_id, path));
 }
 
-boost::asio::awaitable<Response> RequestHandler::handle(const Request& request,
-                                                        RequestRecord& record) {
-  const std::string_view path = path_of(request.target());
-  if (path == "/healthz") co_return healthz(request, record);
-  if (path == "/metrics") co_return metrics(request, record);
-  if (path == "/openapi.json") co_return openapi(request, record);
-  if (const StaticFile* file = web_.find(path)) co_return static_file(*file, request, record);
-  co_return co_await execute(request, record);
+boost::asio::awaitable<RequestHandler::Answer> RequestHandler::handle(
+    const Request& request, RequestRecord& record, std::shared_ptr<executor::CancelSignal> cancel) {
+  const std::string_view path = route_path(request.target());
+  if (path == "/healthz") co_return Answer{healthz(request, record), std::nullopt};
+  if (path == "/readyz") co_return Answer{readyz(request, record), std::nullopt};
+  if (path == "/metrics") co_return Answer{metrics(request, record), std::nullopt};
+  if (path == "/openapi.json") co_return Answer{openapi(request, record), std::nullopt};
+  if (const StaticFile* file = web_.find(path))
+    co_return Answer{static_file(*file, request, record), std::nullopt};
+  co_return co_await execute(request, record, std::move(cancel));
 }
 
-boost::asio::awaitable<Response> RequestHandler::execute(const Request& request,
-                                                         RequestRecord& record) {
+boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
+    const Request& request, RequestRecord& record, std::shared_ptr<executor::CancelSignal> cancel) {
   const auto respond = [&](const JsonResponse& json) {
     record.status = json.status;
     record.error_type = json.error_type;
-    return make_http_response(json, request.version());
+    return Answer{make_http_response(json, request.version()), std::nullopt};
   };
+  const auto gone = [&] { return cancel != nullptr && cancel->cancelled(); };
 
   // The header may have been accepted before a drain began (e.g. awaiting 100 Continue).
   if (draining_) co_return respond(unavailable_response(record.request_id));
@@ -135,12 +135,30 @@ boost::asio::awaitable<Response> RequestHandler::execute(const Request& request,
   run_request.request_id = record.request_id;
 
   const auto queued_at = std::chrono::steady_clock::now();
-  std::optional<Admission::Slot> slot = co_await admission_.acquire();
+  std::optional<Admission::Slot> slot = co_await services_.admission.acquire(cancel.get());
   record.queue_ms = elapsed_ms(queued_at);
+  if (gone()) {
+    record.abandoned = "queued";
+    record.error_type = "cancelled";
+    co_return Answer{};
+  }
   if (!slot) {
-    co_return respond(overloaded_response(record.request_id, admission_.retry_after_seconds()));
+    co_return respond(
+        overloaded_response(record.request_id, services_.admission.retry_after_seconds()));
+  }
+  // A run that would find no descriptors for its pipes fails half-way with a 500; refuse it
+  // cleanly instead (the connection cap leaves room for max_concurrency runs, so this is a
+  // backstop).
+  if (services_.fds.limit != 0 && !room_for_run(count_open_fds(), services_.fds.limit)) {
+    record.detail = "file descriptors exhausted";
+    auto json =
+        error_response(503, "unavailable", "The service is out of file descriptors; retry later.",
+                       record.request_id);
+    json.headers.emplace_back("Retry-After", "1");
+    co_return respond(json);
   }
   run_request.slot = slot->index();
+  run_request.cancel = cancel;
 
   executor::RunOutcome outcome;
   try {
@@ -150,9 +168,18 @@ boost::asio::awaitable<Response> RequestHandler::execute(const Request& request,
   } catch (...) {
     record.detail = "executor threw a non-standard exception";
   }
-  // Hand the sandbox slot to the next waiter before the response is even serialised.
-  slot.reset();
-  if (!record.detail.empty()) co_return respond(internal_error_response(record.request_id));
+  if (gone() || (record.detail.empty() && outcome.status == executor::Status::kCancelled)) {
+    // Nobody is waiting for this answer: the sandbox was killed when the client left.
+    slot.reset();
+    record.abandoned = "running";
+    record.error_type = "cancelled";
+    record.start = outcome.start == "warm" ? "warm:" + outcome.zygote : outcome.start;
+    co_return Answer{};
+  }
+  if (!record.detail.empty()) {
+    slot.reset();
+    co_return respond(internal_error_response(record.request_id));
+  }
 
   record.isolation = std::string(executor::to_string(outcome.isolation));
   record.start = outcome.start == "warm" ? "warm:" + outcome.zygote : outcome.start;
@@ -165,7 +192,48 @@ boost::asio::awaitable<Response> RequestHandler::execute(const Request& request,
     record.detail = outcome.internal_detail.empty() ? "executor reported an internal error"
                                                     : outcome.internal_detail;
   }
-  co_return respond(map_outcome(outcome, record.request_id));
+  Answer answer = respond(map_outcome(outcome, record.request_id, output_cap_));
+  outcome = {};  // the response holds what it needs; the raw output goes now
+
+  // Room for the response among those not yet taken by their clients. Waiting with the slot
+  // held keeps what waits bounded by max_concurrency.
+  const std::size_t bytes = answer.response.body().size();
+  if (services_.responses.would_wait(bytes)) services_.metrics.response_memory_wait();
+  answer.lease = co_await services_.responses.reserve(
+      bytes, std::chrono::milliseconds(config_.write_timeout_ms), cancel.get());
+  slot.reset();
+  if (gone()) {
+    record.abandoned = "writing";
+    co_return Answer{};
+  }
+  if (!answer.lease) {
+    auto json = error_response(
+        503, "unavailable",
+        "Responses not yet read by their clients fill the service's memory; retry later.",
+        record.request_id);
+    json.headers.emplace_back("Retry-After", "1");
+    co_return respond(json);
+  }
+  co_return answer;
+}
+
+Response RequestHandler::readyz(const Request& request, RequestRecord& record) const {
+  JsonResponse json;
+  if (draining_) {
+    json = error_response(503, "unavailable", "The service is shutting down.", record.request_id);
+    json.body["status"] = "draining";
+  } else if (!executor_.ready()) {
+    json = error_response(503, "unavailable",
+                          "The warm pool is starting: runs would start cold; retry shortly.",
+                          record.request_id);
+    json.body["status"] = "starting";
+  } else {
+    json.status = 200;
+    json.body["status"] = "ready";
+  }
+  record.status = json.status;
+  record.error_type = json.error_type;
+  return make_http_response(json, request.version());
 }
 
 Response RequestHandler::healthz(const Request& request, RequestRecord& record) const {
@@ -175,11 +243,28 @@ Response RequestHandler::healthz(const Request& request, RequestRecord& record) 
   json.body["isolation"] = executor_.describe();
   json.body["pool"] = executor_.pool_state();
   json.body["version"] = kVersion;
+  const Admission& admission = services_.admission;
   json.body["admission"] = boost::json::object{
-      {"max_concurrency", admission_.max_concurrency()},
-      {"in_flight", admission_.in_flight()},
-      {"queued", admission_.queued()},
-      {"queue_size", admission_.queue_size()},
+      {"max_concurrency", admission.max_concurrency()},
+      {"in_flight", admission.in_flight()},
+      {"queued", admission.queued()},
+      {"queue_size", admission.queue_size()},
+  };
+  json.body["connections"] = boost::json::object{
+      {"open", services_.connection_count ? services_.connection_count() : 0},
+      {"max", services_.fds.max_connections},
+  };
+  // The file-descriptor budget (fd_budget.hpp): what the limit is, what is open, and what is
+  // kept back for runs and the warm pool.
+  json.body["fds"] = boost::json::object{
+      {"limit", services_.fds.limit},
+      {"open", count_open_fds()},
+      {"reserved", services_.fds.reserved},
+      {"per_run", kFdsPerRun},
+  };
+  json.body["response_memory"] = boost::json::object{
+      {"held_bytes", services_.responses.held()},
+      {"limit_bytes", services_.responses.limit()},
   };
   record.status = json.status;
   return make_http_response(json, request.version());
@@ -188,7 +273,7 @@ Response RequestHandler::healthz(const Request& request, RequestRecord& record) 
 Response RequestHandler::metrics(const Request& request, RequestRecord& record) const {
   Response response{http::status::ok, request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-  response.body() = metrics_.render(gauges());
+  response.body() = services_.metrics.render(gauges());
   record.status = 200;
   return response;
 }
@@ -201,17 +286,24 @@ Gauges RequestHandler::gauges() const {
     const auto n = v != nullptr && v->is_number() ? v->to_number<unsigned>(ec) : 0u;
     return ec ? 0u : n;
   };
+  const Admission& admission = services_.admission;
   return Gauges{
-      .in_flight = admission_.in_flight(),
-      .queued = admission_.queued(),
-      .max_concurrency = admission_.max_concurrency(),
-      .queue_size = admission_.queue_size(),
-      .connections = connection_count_ ? connection_count_() : 0,
+      .in_flight = admission.in_flight(),
+      .queued = admission.queued(),
+      .max_concurrency = admission.max_concurrency(),
+      .queue_size = admission.queue_size(),
+      .connections = services_.connection_count ? services_.connection_count() : 0,
       .draining = draining_,
       .isolation = std::string(executor::to_string(executor_.isolation())),
       .pool_ready = count("ready"),
       .pool_busy = count("busy"),
       .pool_restarts = count("restarts"),
+      .ready = executor_.ready() && !draining_,
+      .fds_limit = services_.fds.limit,
+      .fds_open = count_open_fds(),
+      .max_connections = services_.fds.max_connections,
+      .response_memory_bytes = services_.responses.held(),
+      .response_memory_limit_bytes = services_.responses.limit(),
   };
 }
 

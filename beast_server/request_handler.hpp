@@ -6,16 +6,20 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "beast_server/admission.hpp"
 #include "beast_server/config.hpp"
 #include "beast_server/execute_request.hpp"
+#include "beast_server/fd_budget.hpp"
 #include "beast_server/http_types.hpp"
 #include "beast_server/metrics.hpp"
 #include "beast_server/request_record.hpp"
 #include "beast_server/response.hpp"
+#include "beast_server/response_budget.hpp"
 #include "beast_server/static_files.hpp"
+#include "executor/cancel.hpp"
 #include "executor/executor.hpp"
 
 namespace pysandbox::beast_server {
@@ -26,9 +30,24 @@ Response make_http_response(const JsonResponse& json, unsigned version);
 
 class RequestHandler {
  public:
-  // All references must outlive the handler. connection_count feeds /healthz and /metrics.
-  RequestHandler(const Config& config, executor::Executor& executor, Admission& admission,
-                 Metrics& metrics, std::function<std::size_t()> connection_count);
+  // What the server shares with the handler besides the config and the executor. All of it
+  // must outlive the handler; connection_count feeds /healthz and /metrics.
+  struct Services {
+    Admission& admission;
+    Metrics& metrics;
+    ResponseBudget& responses;
+    const FdPlan& fds;
+    std::function<std::size_t()> connection_count;
+  };
+
+  // A response and the room it holds in the response budget until it has been written (empty:
+  // the session reserves it without waiting).
+  struct Answer {
+    Response response;
+    std::optional<ResponseBudget::Lease> lease;
+  };
+
+  RequestHandler(const Config& config, executor::Executor& executor, Services services);
 
   // What the header alone decides: 404 unknown path, 405 wrong method (with Allow), 503 for
   // /execute while draining, 415 for a body that is not application/json. Sets record.route
@@ -37,7 +56,11 @@ class RequestHandler {
 
   // The response to a complete request that passed check_header. Never throws for the client's
   // or the script's faults; an exception from the executor becomes 500 `internal`.
-  boost::asio::awaitable<Response> handle(const Request& request, RequestRecord& record);
+  // `cancel`, when given, is cancelled by the session if the client goes away: the request then
+  // leaves the queue or has its sandbox killed, record.abandoned says where, and the answer is
+  // not to be sent.
+  boost::asio::awaitable<Answer> handle(const Request& request, RequestRecord& record,
+                                        std::shared_ptr<executor::CancelSignal> cancel = nullptr);
 
   void set_draining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -45,8 +68,10 @@ class RequestHandler {
   Gauges gauges() const;
 
  private:
-  boost::asio::awaitable<Response> execute(const Request& request, RequestRecord& record);
+  boost::asio::awaitable<Answer> execute(const Request& request, RequestRecord& record,
+                                         std::shared_ptr<executor::CancelSignal> cancel);
   Response healthz(const Request& request, RequestRecord& record) const;
+  Response readyz(const Request& request, RequestRecord& record) const;
   Response metrics(const Request& request, RequestRecord& record) const;
   // The web IDE's files and the OpenAPI document (web_routes.cpp).
   Response static_file(const StaticFile& file, const Request& request, RequestRecord& record) const;
@@ -54,10 +79,9 @@ class RequestHandler {
 
   const Config& config_;
   executor::Executor& executor_;
-  Admission& admission_;
-  Metrics& metrics_;
-  std::function<std::size_t()> connection_count_;
+  Services services_;
   RequestLimits limits_;
+  OutputCap output_cap_;
   StaticFiles web_;
   std::string openapi_json_;
   bool draining_ = false;

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "beast_server/json_text.hpp"
+#include "beast_server/utf8.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -42,7 +43,7 @@ std::string format_timestamp(std::chrono::system_clock::time_point when) {
 
 boost::json::object request_line(const RequestRecord& record,
                                  std::chrono::system_clock::time_point when) {
-  std::string target = record.target.substr(0, kMaxLoggedTarget);
+  std::string target(utf8_prefix(record.target, kMaxLoggedTarget));
   if (record.target.size() > kMaxLoggedTarget) target += "...";
   boost::json::object line{
       {"ts", format_timestamp(when)},
@@ -50,7 +51,9 @@ boost::json::object request_line(const RequestRecord& record,
       {"request_id", record.request_id},
       {"method", record.method},
       {"target", target},
-      {"status", record.status},
+      // null when nothing was sent (the client left first)
+      {"status", record.status != 0 ? boost::json::value(static_cast<std::int64_t>(record.status))
+                                    : boost::json::value(nullptr)},
       {"error_type", record.error_type.empty() ? boost::json::value(nullptr)
                                                : boost::json::value(record.error_type)},
       {"isolation",
@@ -63,6 +66,10 @@ boost::json::object request_line(const RequestRecord& record,
       {"total_ms", round_ms(record.total_ms)},
       {"remote", record.remote},
   };
+  // Whether the client got the response; when not, why.
+  line["delivered"] = record.delivered();
+  if (record.abandoned) line["abandoned"] = *record.abandoned;
+  if (record.cut) line["write_timeout"] = true;
   if (!record.detail.empty()) line["detail"] = record.detail;
   return line;
 }

@@ -16,7 +16,9 @@ namespace pysandbox::beast_server {
 std::string format_timestamp(std::chrono::system_clock::time_point when);
 
 // {"ts", "event": "request", request_id, method, target, status, error_type, isolation, start,
-//  queue_ms, spawn_ms, run_ms, teardown_ms, total_ms, remote[, detail]}; absent phases are null.
+//  queue_ms, spawn_ms, run_ms, teardown_ms, total_ms, remote, delivered[, abandoned]
+//  [, write_timeout][, detail]}; absent phases are null. Strings that are not UTF-8 (a
+//  client's target) are written with U+FFFD for each invalid byte.
 boost::json::object request_line(const RequestRecord& record,
                                  std::chrono::system_clock::time_point when);
 

@@ -25,6 +25,14 @@ struct RequestRecord {
   double total_ms = 0;
   // Internal errors only: what went wrong, for the operator (never sent to the client).
   std::string detail;
+  // Set when the client went away before its response was written: "queued" (waiting for a
+  // sandbox), "running" (its sandbox was killed) or "writing" (the response was being sent).
+  // Such a request is not counted as answered.
+  std::optional<std::string> abandoned;
+  // The client did not take the response within the write timeout: the server cut it off.
+  bool cut = false;
+
+  bool delivered() const { return !abandoned && !cut; }
 };
 
 }  // namespace pysandbox::beast_server

@@ -3,6 +3,10 @@
 #include <string.h>  // sigabbrev_np (GNU)
 
 #include <cmath>
+#include <optional>
+#include <utility>
+
+#include "beast_server/utf8.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -11,9 +15,11 @@ namespace {
 // Request-controlled text echoed into messages is cut to keep error bodies small.
 constexpr std::size_t kMaxEcho = 128;
 
+// Cut at a character boundary; bytes that are not UTF-8 are replaced when the body is written
+// (to_json_text), like every other string.
 std::string echo(std::string_view text) {
   if (text.size() <= kMaxEcho) return std::string(text);
-  return std::string(text.substr(0, kMaxEcho)) + "...";
+  return std::string(utf8_prefix(text, kMaxEcho)) + "...";
 }
 
 // Millisecond figures to the microsecond: more digits are noise.
@@ -98,9 +104,52 @@ JsonResponse internal_error_response(std::string_view request_id) {
                         request_id);
 }
 
-JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view request_id) {
+namespace {
+
+// Applies the escaped-size cap to stdout and stderr: returns the outcome to map (a copy only when
+// something had to change).
+const executor::RunOutcome& capped(const executor::RunOutcome& outcome, const OutputCap& cap,
+                                   std::optional<executor::RunOutcome>& storage) {
   using executor::Status;
-  if (outcome.status == Status::kInternal) return internal_error_response(request_id);
+  if (!outcome.ran || outcome.status == Status::kInternal) return outcome;
+  const auto over = [&](const std::string& text) {
+    return !is_valid_utf8(text) || json_escaped_size(text) > cap.max_escaped_bytes;
+  };
+  if (!over(outcome.stdout_data) && !over(outcome.stderr_data)) return outcome;
+
+  executor::RunOutcome& copy = storage.emplace(outcome);
+  std::string too_big;
+  std::size_t too_big_size = 0;
+  for (auto [name, text] : {std::pair<const char*, std::string*>{"stdout", &copy.stdout_data},
+                            std::pair<const char*, std::string*>{"stderr", &copy.stderr_data}}) {
+    if (!is_valid_utf8(*text)) *text = to_valid_utf8(*text);
+    const std::size_t size = json_escaped_size(*text);
+    if (size <= cap.max_escaped_bytes) continue;
+    if (too_big.empty()) {
+      too_big = name;
+      too_big_size = size;
+    }
+    *text = std::string(escaped_prefix(*text, cap.max_escaped_bytes));
+    copy.truncated = true;
+  }
+  if (!too_big.empty() && !cap.truncate && copy.status != Status::kOutputLimit) {
+    copy.status = Status::kOutputLimit;
+    copy.message = "the script's " + too_big + " is " + std::to_string(too_big_size) +
+                   " bytes as JSON text (control characters are escaped), over the limit of " +
+                   std::to_string(cap.max_escaped_bytes) + " bytes";
+    copy.trace.clear();
+  }
+  return copy;
+}
+
+}  // namespace
+
+JsonResponse map_outcome(const executor::RunOutcome& original, std::string_view request_id,
+                         const OutputCap& cap) {
+  using executor::Status;
+  if (original.status == Status::kInternal) return internal_error_response(request_id);
+  std::optional<executor::RunOutcome> storage;
+  const executor::RunOutcome& outcome = capped(original, cap, storage);
 
   if (outcome.status == Status::kOk) {
     JsonResponse response;
@@ -143,10 +192,11 @@ JsonResponse unavailable_response(std::string_view request_id) {
 }
 
 JsonResponse not_found_response(std::string_view request_id, std::string_view path) {
-  return error_response(404, "not_found",
-                        "No such endpoint '" + echo(path) +
-                            "' (endpoints: POST /execute, GET /healthz, GET /metrics).",
-                        request_id);
+  return error_response(
+      404, "not_found",
+      "No such endpoint '" + echo(path) +
+          "' (endpoints: POST /execute, GET /healthz, GET /readyz, GET /metrics).",
+      request_id);
 }
 
 JsonResponse method_not_allowed_response(std::string_view request_id, std::string_view method,

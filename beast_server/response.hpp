@@ -23,6 +23,15 @@ struct JsonResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// How big stdout and stderr may be in a response, each, once escaped as JSON text: a control
+// byte takes 6 bytes there, so a cap on the script's raw output alone would let a response grow
+// to 6 times it. Past the cap the run is refused as output_limit, or with `truncate` the text
+// is cut (at a character boundary) and flagged "truncated": the same choice as for raw output.
+struct OutputCap {
+  std::size_t max_escaped_bytes = static_cast<std::size_t>(-1);
+  bool truncate = false;
+};
+
 // "SIGKILL" for 9; "signal 70" for numbers without a name.
 std::string signal_name(int signal);
 
@@ -30,7 +39,9 @@ std::string signal_name(int signal);
 // and limits (with stdout, stderr, trace, usage, isolation, truncated when the script ran, and
 // "signal" for kKilled); 500 `internal` with a generic sentence for kInternal (internal_detail
 // is for the log only). Error bodies carry request_id.
-JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view request_id);
+// stdout and stderr are held to `cap` (see OutputCap).
+JsonResponse map_outcome(const executor::RunOutcome& outcome, std::string_view request_id,
+                         const OutputCap& cap = {});
 
 // {"error", "error_type", "request_id"} with the given status.
 JsonResponse error_response(unsigned status, std::string_view error_type, std::string message,

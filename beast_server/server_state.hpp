@@ -4,6 +4,8 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -11,11 +13,14 @@
 #include "beast_server/admission.hpp"
 #include "beast_server/config.hpp"
 #include "beast_server/connection_registry.hpp"
+#include "beast_server/fd_budget.hpp"
 #include "beast_server/http_types.hpp"
 #include "beast_server/metrics.hpp"
 #include "beast_server/request_handler.hpp"
 #include "beast_server/request_log.hpp"
+#include "beast_server/response_budget.hpp"
 #include "executor/executor.hpp"
+#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -28,7 +33,14 @@ struct ServerState {
         log(log_out),
         admission(io_in.get_executor(), config.max_concurrency, config.queue_size,
                   std::chrono::milliseconds(config.queue_timeout_ms)),
-        handler(config, executor_in, admission, metrics, [this] { return connections.size(); }),
+        responses(io_in.get_executor(), config.response_memory_bytes),
+        handler(
+            config, executor_in,
+            RequestHandler::Services{.admission = admission,
+                                     .metrics = metrics,
+                                     .responses = responses,
+                                     .fds = fds,
+                                     .connection_count = [this] { return connections.size(); }}),
         acceptor(io_in),
         drain_timer(io_in) {}
 
@@ -38,6 +50,9 @@ struct ServerState {
   RequestLog log;
   Metrics metrics;
   Admission admission;
+  ResponseBudget responses;
+  // Set by Server::listen(); until then no connection is accepted.
+  FdPlan fds;
   ConnectionRegistry connections;
   RequestHandler handler;
   Acceptor acceptor;
@@ -45,6 +60,12 @@ struct ServerState {
   std::optional<SignalSet> signals;
   bool drain_timed_out = false;
   bool forced = false;
+  // Held open so that, when accept() fails for want of a descriptor, closing it frees one to
+  // accept the connection and refuse it with a 503 instead of leaving it in the backlog.
+  jail::sys::UniqueFd spare_fd;
+  // accept() failures since the last one logged (logged at most once a second).
+  std::uint64_t accept_errors_unlogged = 0;
+  std::chrono::steady_clock::time_point accept_error_logged;
 };
 
 }  // namespace pysandbox::beast_server

@@ -14,6 +14,8 @@ PACKAGES=(
   # tests and benchmarks: curl runs the README's examples, wrk is the load tool,
   # python3-jsonschema checks responses against /openapi.json, Chromium runs the browser suite
   curl wrk python3-jsonschema chromium
+  # the fuzz targets (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 # The web IDE is built with node and npm (web/build.sh); machines that already have them (e.g.
 # a newer node from elsewhere) keep theirs, others get Debian's.

@@ -255,5 +255,50 @@ TEST(Admission, SlotOutlivingTheAdmissionIsSafe) {
   held.reset();  // must not touch freed memory (checked under ASan)
 }
 
+TEST(Admission, CancellingAWaiterTakesItOutOfTheQueueAtOnce) {
+  net::io_context io;
+  Admission admission(io.get_executor(), 1, 8, kLong);
+  std::optional<Slot> held;
+  int done = 0;
+  net::co_spawn(io, acquire_into(admission, held, done), net::detached);
+  run(io);
+  ASSERT_TRUE(held);
+
+  executor::CancelSignal cancel;
+  std::optional<std::optional<Slot>> result;
+  net::co_spawn(
+      io, [&]() -> net::awaitable<void> { result.emplace(co_await admission.acquire(&cancel)); },
+      net::detached);
+  poll(io);
+  ASSERT_EQ(admission.queued(), 1u);
+  cancel.cancel();
+  poll(io);
+  ASSERT_TRUE(result.has_value()) << "the cancelled waiter did not return";
+  EXPECT_FALSE(result->has_value());
+  EXPECT_EQ(admission.queued(), 0u);
+  // The slot goes to nobody: released, it is free again.
+  held.reset();
+  EXPECT_EQ(admission.in_flight(), 0u);
+}
+
+TEST(Admission, AlreadyCancelledDoesNotQueue) {
+  net::io_context io;
+  Admission admission(io.get_executor(), 1, 8, kLong);
+  std::optional<Slot> held;
+  int done = 0;
+  net::co_spawn(io, acquire_into(admission, held, done), net::detached);
+  run(io);
+  executor::CancelSignal cancel;
+  cancel.cancel();
+  std::optional<std::optional<Slot>> result;
+  net::co_spawn(
+      io, [&]() -> net::awaitable<void> { result.emplace(co_await admission.acquire(&cancel)); },
+      net::detached);
+  run(io);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(result->has_value());
+  EXPECT_EQ(admission.queued(), 0u);
+}
+
 }  // namespace
 }  // namespace pysandbox::beast_server

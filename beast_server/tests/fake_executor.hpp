@@ -4,7 +4,11 @@
 //   "sleep:<ms>"      take <ms> milliseconds
 //   "throw"           throw from run() (the server must answer 500 internal)
 //   "status:<type>"   finish with that error_type (e.g. "status:timeout"), as if the script ran
+//   "out:<n>"         succeed with n bytes of 'x' on stdout
+//   "ctrl:<n>"        succeed with n control bytes (\x01) on stdout (6 bytes each as JSON)
 //   anything else     take 2 ms and succeed
+// A cancelled run (ExecuteRequest::cancel) ends at once with kCancelled, as the real one does
+// once its sandbox is killed.
 // A success echoes the request into the result and the script into stdout, so that a test can
 // match each response to its request.
 #pragma once
@@ -24,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "executor/cancel.hpp"
 #include "executor/executor.hpp"
 
 namespace pysandbox::beast_server::testing {
@@ -57,7 +62,23 @@ class FakeExecutor : public executor::Executor {
     if (script == "throw") throw std::runtime_error("fake executor exploded");
 
     net::steady_timer timer(io);
-    if (script == "wait") {
+    // Cancelling wakes the run, which then reports kCancelled.
+    bool cancelled = false;
+    if (request.cancel) {
+      request.cancel->on_cancel([&] {
+        cancelled = true;
+        timer.cancel();
+      });
+    }
+    struct ClearCancel {
+      executor::CancelSignal* signal;
+      ~ClearCancel() {
+        if (signal != nullptr) signal->clear();
+      }
+    } clear_cancel{request.cancel.get()};
+    if (cancelled) {
+      // already cancelled before the run
+    } else if (script == "wait") {
       timer.expires_after(std::chrono::seconds(30));
       if (!gate_open_) {
         auto it = gate_.insert(gate_.end(), &timer);
@@ -73,6 +94,11 @@ class FakeExecutor : public executor::Executor {
     }
 
     executor::RunOutcome outcome;
+    if (cancelled) {
+      ++cancelled_;
+      outcome.status = Status::kCancelled;
+      co_return outcome;
+    }
     outcome.ran = true;
     outcome.isolation = executor::Isolation::kNamespaces;
     outcome.stdout_data = script;
@@ -91,6 +117,10 @@ class FakeExecutor : public executor::Executor {
       co_return outcome;
     }
     outcome.status = Status::kOk;
+    if (script.starts_with("out:")) outcome.stdout_data.assign(std::stoul(script.substr(4)), 'x');
+    if (script.starts_with("ctrl:")) {
+      outcome.stdout_data.assign(std::stoul(script.substr(5)), '\x01');
+    }
     outcome.result = boost::json::object{
         {"script", script},
         {"stdin", request.stdin_data},
@@ -103,6 +133,9 @@ class FakeExecutor : public executor::Executor {
   }
 
   executor::Isolation isolation() const override { return executor::Isolation::kNamespaces; }
+
+  bool ready() const override { return ready_.load(); }
+  void set_ready(bool ready) { ready_ = ready; }
 
   boost::json::object describe() const override { return {{"mode", "namespaces"}, {"fake", true}}; }
 
@@ -119,6 +152,7 @@ class FakeExecutor : public executor::Executor {
   int running() const { return running_.load(); }
   int most_running() const { return most_running_.load(); }
   int runs() const { return runs_.load(); }
+  int cancelled() const { return cancelled_.load(); }
   bool slot_shared() const {
     std::lock_guard lock(mutex_);
     return slot_shared_;
@@ -134,6 +168,8 @@ class FakeExecutor : public executor::Executor {
   std::atomic<int> running_{0};
   std::atomic<int> most_running_{0};
   std::atomic<int> runs_{0};
+  std::atomic<int> cancelled_{0};
+  std::atomic<bool> ready_{true};
 };
 
 }  // namespace pysandbox::beast_server::testing

@@ -4,248 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <chrono>
-#include <functional>
 #include <future>
-#include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "beast_server/config.hpp"
-#include "beast_server/server.hpp"
-#include "beast_server/tests/fake_executor.hpp"
+#include "beast_server/tests/server_harness.hpp"
 
 namespace pysandbox::beast_server {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using net::ip::tcp;
+using namespace testing;
 using namespace std::chrono_literals;
-using testing::FakeExecutor;
-using ClientRequest = http::request<http::string_body>;
-using ClientResponse = http::response<http::string_body>;
-
-// No client operation may take longer; a hang becomes a failure.
-constexpr auto kClientTimeout = 10s;
-
-Config test_config() {
-  Config config;
-  config.listen_address = "127.0.0.1";
-  config.port = 0;
-  config.max_concurrency = 4;
-  config.executor.max_concurrency = 4;
-  config.queue_size = 64;
-  config.queue_timeout_ms = 5000;
-  config.read_timeout_ms = 2000;
-  config.idle_timeout_ms = 5000;
-  config.write_timeout_ms = 2000;
-  config.drain_timeout_ms = 3000;
-  config.max_body_bytes = 64 << 10;
-  config.max_script_bytes = 16 << 10;
-  return config;
-}
-
-class ServerHarness {
- public:
-  explicit ServerHarness(Config config = test_config()) {
-    executor.set_io(io->get_executor());
-    server = std::make_unique<Server>(*io, std::move(config), executor, log);
-    port = server->listen();
-    server->start(/*handle_signals=*/false);
-    thread = std::thread([this] { io->run(); });
-  }
-
-  ~ServerHarness() {
-    if (thread.joinable()) {
-      executor.open_gate();
-      // Not stop(): if the server already stopped itself, nothing would run the posted drain.
-      net::post(*io, [this] { server->request_stop(); });
-      join();
-    }
-    destroy();
-  }
-
-  // Starts the drain and returns once it has begun (the acceptor is closed by then).
-  void stop() {
-    std::promise<void> done;
-    net::post(*io, [&] {
-      server->request_stop();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
-
-  // Waits for io.run() to return; the log may be read afterwards.
-  void join() { thread.join(); }
-
-  // Destroys the server, then the io_context with whatever it still holds (after join()).
-  void destroy() {
-    server.reset();
-    io.reset();
-  }
-
-  // Declared before io: run() frames destroyed by ~io_context still use it.
-  FakeExecutor executor;
-  std::ostringstream log;
-  std::unique_ptr<net::io_context> io = std::make_unique<net::io_context>(1);
-  std::unique_ptr<Server> server;
-  std::uint16_t port = 0;
-  std::thread thread;
-};
-
-ClientRequest make_request(http::verb method, std::string target, std::string body = "",
-                           std::string content_type = "application/json") {
-  ClientRequest request{method, target, 11};
-  request.set(http::field::host, "127.0.0.1");
-  if (method == http::verb::post) request.set(http::field::content_type, content_type);
-  request.body() = std::move(body);
-  request.prepare_payload();
-  return request;
-}
-
-ClientRequest execute_request(const std::string& script) {
-  return make_request(http::verb::post, "/execute",
-                      boost::json::serialize(boost::json::object{{"script", script}}));
-}
-
-std::uint64_t u64(const boost::json::value& value) { return value.to_number<std::uint64_t>(); }
-
-boost::json::object json_of(const ClientResponse& response) {
-  return boost::json::parse(response.body()).as_object();
-}
-
-class Client {
- public:
-  explicit Client(std::uint16_t port) : stream_(io_) {
-    const auto ec = connect(port);
-    if (ec) throw std::runtime_error("connect: " + ec.message());
-  }
-
-  // A fresh connection attempt's outcome, for "new connections are refused".
-  static beast::error_code try_connect(std::uint16_t port) {
-    net::io_context io;
-    beast::tcp_stream stream(io);
-    beast::error_code result;
-    stream.expires_after(kClientTimeout);
-    stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
-                         [&](beast::error_code ec) { result = ec; });
-    io.run();
-    return result;
-  }
-
-  ClientResponse send(ClientRequest request) {
-    write(request);
-    return read(request.method() == http::verb::head);
-  }
-
-  void write(ClientRequest& request) {
-    beast::error_code result;
-    stream_.expires_after(kClientTimeout);
-    http::async_write(stream_, request, [&](beast::error_code ec, std::size_t) { result = ec; });
-    run();
-    if (result) throw std::runtime_error("write: " + result.message());
-  }
-
-  void write_raw(std::string_view bytes) {
-    beast::error_code result;
-    stream_.expires_after(kClientTimeout);
-    net::async_write(stream_, net::buffer(bytes),
-                     [&](beast::error_code ec, std::size_t) { result = ec; });
-    run();
-    if (result) throw std::runtime_error("write: " + result.message());
-  }
-
-  ClientResponse read(bool head = false) {
-    http::response_parser<http::string_body> parser;
-    parser.skip(head);
-    parser.body_limit(16 << 20);
-    beast::error_code result;
-    stream_.expires_after(kClientTimeout);
-    http::async_read(stream_, buffer_, parser,
-                     [&](beast::error_code ec, std::size_t) { result = ec; });
-    run();
-    if (result) throw std::runtime_error("read: " + result.message());
-    return parser.release();
-  }
-
-  // Reads until the server closes the connection (EOF or reset); false if it stayed open for
-  // kClientTimeout. `received` gets whatever arrived before.
-  bool wait_for_close(std::string* received = nullptr) {
-    std::string data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    buffer_.consume(buffer_.size());
-    beast::error_code result;
-    std::array<char, 4096> chunk{};
-    stream_.expires_after(kClientTimeout);
-    for (;;) {
-      std::size_t got = 0;
-      stream_.async_read_some(net::buffer(chunk), [&](beast::error_code ec, std::size_t n) {
-        result = ec;
-        got = n;
-      });
-      run();
-      data.append(chunk.data(), got);
-      if (result) break;
-    }
-    if (received) *received = data;
-    return result != beast::error::timeout;
-  }
-
- private:
-  beast::error_code connect(std::uint16_t port) {
-    beast::error_code result;
-    stream_.expires_after(kClientTimeout);
-    stream_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
-                          [&](beast::error_code ec) { result = ec; });
-    run();
-    return result;
-  }
-
-  void run() {
-    io_.restart();
-    io_.run();
-  }
-
-  net::io_context io_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-};
-
-boost::json::object healthz(std::uint16_t port) {
-  Client client(port);
-  return json_of(client.send(make_request(http::verb::get, "/healthz")));
-}
-
-// Polls /healthz until `predicate(admission)` holds (a state change on the server's thread that
-// no response reveals directly); fails after 10 s.
-void wait_for_admission(std::uint16_t port,
-                        const std::function<bool(const boost::json::object&)>& predicate) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!predicate(healthz(port).at("admission").as_object())) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "admission state never reached";
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
-void expect_common_headers(const ClientResponse& response) {
-  EXPECT_EQ(response[http::field::content_type], "application/json");
-  EXPECT_EQ(response[http::field::cache_control], "no-store");
-  EXPECT_FALSE(response["X-Request-Id"].empty());
-}
 
 TEST(HttpServer, HealthzReportsIsolationVersionAndAdmission) {
   ServerHarness harness;
@@ -668,20 +438,59 @@ TEST(HttpServer, MetricsExposeCountersAndHistograms) {
   }
 }
 
-TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
+TEST(HttpServer, ConnectionsBeyondTheLimitGet503WhenNoneIsIdle) {
   Config config = test_config();
   config.max_connections = 2;
   ServerHarness harness(config);
-  Client first(harness.port);
-  Client second(harness.port);
-  // A response proves each connection is registered.
-  EXPECT_EQ(first.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
-  EXPECT_EQ(second.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
+  // Both connections busy: nothing to evict.
+  std::vector<std::future<ClientResponse>> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.push_back(std::async(std::launch::async, [&harness] {
+      Client client(harness.port);
+      return client.send(execute_request("wait"));
+    }));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (harness.executor.running() < 2) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::yield();
+  }
   Client third(harness.port);
   std::string received;
   EXPECT_TRUE(third.wait_for_close(&received));
   EXPECT_TRUE(received.starts_with("HTTP/1.1 503")) << received;
   EXPECT_NE(received.find("unavailable"), std::string::npos) << received;
+  harness.executor.open_gate();
+  for (auto& response : busy) EXPECT_EQ(response.get().result_int(), 200u);
+}
+
+TEST(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoom) {
+  Config config = test_config();
+  config.max_connections = 2;
+  ServerHarness harness(config);
+  Client oldest(harness.port);
+  EXPECT_EQ(oldest.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
+  Client newer(harness.port);
+  EXPECT_EQ(newer.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
+  // A third connection is served, and the connection idle the longest pays for it.
+  Client third(harness.port);
+  EXPECT_EQ(third.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
+  EXPECT_TRUE(oldest.wait_for_close()) << "the oldest idle connection was not closed";
+  EXPECT_EQ(newer.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
+  const auto metrics = third.send(make_request(http::verb::get, "/metrics")).body();
+  EXPECT_NE(metrics.find(R"(pysandbox_connections_closed_total{reason="evicted"} 1)"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST(HttpServer, ASilentNewConnectionCanBeEvictedToo) {
+  Config config = test_config();
+  config.max_connections = 1;
+  ServerHarness harness(config);
+  Client silent(harness.port);  // never sends a byte: idle since it was accepted
+  Client user(harness.port);
+  EXPECT_EQ(user.send(make_request(http::verb::get, "/healthz")).result_int(), 200u);
+  EXPECT_TRUE(silent.wait_for_close());
 }
 
 TEST(HttpServer, DrainFinishesInFlightWorkAndRefusesNewWork) {

@@ -76,6 +76,59 @@ TEST(RequestLog, OneJsonLinePerRequestWithEveryField) {
   EXPECT_EQ(line.at("ts").as_string().size(), 24u);  // 2024-05-01T12:00:00.123Z
 }
 
+TEST(RequestLog, UndeliveredRequestsSayWhy) {
+  RequestRecord record;
+  record.request_id = "rid";
+  record.route = "/execute";
+  record.abandoned = "running";
+  record.error_type = "cancelled";
+  auto line = request_line(record, std::chrono::system_clock::now());
+  EXPECT_TRUE(line.at("status").is_null()) << "nothing was sent";
+  EXPECT_FALSE(line.at("delivered").as_bool());
+  EXPECT_EQ(line.at("abandoned").as_string(), "running");
+  EXPECT_FALSE(line.contains("write_timeout"));
+
+  RequestRecord cut;
+  cut.status = 200;
+  cut.cut = true;
+  line = request_line(cut, std::chrono::system_clock::now());
+  EXPECT_EQ(line.at("status").as_int64(), 200);
+  EXPECT_FALSE(line.at("delivered").as_bool());
+  EXPECT_TRUE(line.at("write_timeout").as_bool());
+
+  RequestRecord delivered;
+  delivered.status = 200;
+  EXPECT_TRUE(request_line(delivered, std::chrono::system_clock::now()).at("delivered").as_bool());
+}
+
+TEST(Metrics, UndeliveredRequestsAreNotCountedAsAnswered) {
+  Metrics metrics;
+  RequestRecord abandoned;
+  abandoned.route = "/execute";
+  abandoned.status = 200;
+  abandoned.error_type = "ok";
+  abandoned.abandoned = "writing";
+  metrics.record(abandoned);
+  RequestRecord cut;
+  cut.route = "/execute";
+  cut.status = 200;
+  cut.error_type = "ok";
+  cut.cut = true;
+  metrics.record(cut);
+  metrics.connection_closed(CloseReason::kWriteTimeout);
+  EXPECT_EQ(metrics.requests("/execute", 200, "ok"), 0u);
+  EXPECT_EQ(metrics.abandoned("/execute", "writing"), 1u);
+  EXPECT_EQ(metrics.cut("/execute"), 1u);
+  const std::string text = metrics.render(Gauges{});
+  for (const char* needle :
+       {"pysandbox_requests_abandoned_total{route=\"/execute\",phase=\"writing\"} 1\n",
+        "pysandbox_responses_cut_total{route=\"/execute\"} 1\n",
+        "pysandbox_connections_closed_total{reason=\"write_timeout\"} 1\n",
+        "pysandbox_connections_closed_total{reason=\"evicted\"} 0\n"}) {
+    EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
+  }
+}
+
 TEST(RequestLog, TimestampFormat) {
   using namespace std::chrono;
   const system_clock::time_point when{milliseconds(1700000000123)};

@@ -276,26 +276,27 @@ TEST_P(RlimitExecutorTest, ConcurrentRunsHaveDistinctUidsAndCannotReachEachOther
       boost::asio::use_future);
   auto reader = boost::asio::co_spawn(
       io,
-      executor->run(request("import os, signal, time\n"
-                            "def main():\n"
-                            "    time.sleep(0.5)\n"
-                            "    got = []\n"
-                            "    parent = os.path.dirname(os.getcwd())\n"
-                            "    for p in [parent + '/run-1/secret', '/tmp/rlimit-test-secret']:\n"
-                            "        try:\n"
-                            "            got.append(open(p).read())\n"
-                            "        except OSError as e:\n"
-                            "            pass\n"
-                            "    killed = 0\n"
-                            "    for pid in os.listdir('/proc'):\n"
-                            "        if pid.isdigit() and int(pid) not in (os.getpid(), os.getppid()):\n"
-                            "            try:\n"
-                            "                os.kill(int(pid), signal.SIGKILL)\n"
-                            "                killed += 1\n"
-                            "            except OSError:\n"
-                            "                pass\n"
-                            "    return [os.getuid(), got, killed]\n",
-                            10s, 256ull << 20, 1)),
+      executor->run(
+          request("import os, signal, time\n"
+                  "def main():\n"
+                  "    time.sleep(0.5)\n"
+                  "    got = []\n"
+                  "    parent = os.path.dirname(os.getcwd())\n"
+                  "    for p in [parent + '/run-1/secret', '/tmp/rlimit-test-secret']:\n"
+                  "        try:\n"
+                  "            got.append(open(p).read())\n"
+                  "        except OSError as e:\n"
+                  "            pass\n"
+                  "    killed = 0\n"
+                  "    for pid in os.listdir('/proc'):\n"
+                  "        if pid.isdigit() and int(pid) not in (os.getpid(), os.getppid()):\n"
+                  "            try:\n"
+                  "                os.kill(int(pid), signal.SIGKILL)\n"
+                  "                killed += 1\n"
+                  "            except OSError:\n"
+                  "                pass\n"
+                  "    return [os.getuid(), got, killed]\n",
+                  10s, 256ull << 20, 1)),
       boost::asio::use_future);
   io.run();
   auto w = writer.get();

@@ -179,12 +179,18 @@ test("cancel aborts the request", async ({ page }) => {
   await expect(page.getByText(/Running…/)).toBeVisible();
   const cancel = page.getByRole("button", { name: "Cancel" });
   await expect(cancel).toBeEnabled();
+  const failed = page.waitForEvent("requestfailed", (r) => r === sent);
   await cancel.click();
   await expect(page.getByText(/Cancelled after/)).toBeVisible();
-  expect(sent.failure()?.errorText).toMatch(/ABORTED|cancel/i);
+  expect((await failed).failure()?.errorText).toMatch(/ABORTED|cancel/i);
   await expect(runButton(page)).toBeEnabled();
   await expect(cancel).toBeDisabled();
-  // (The server finishes the run on its own: the deadline or the script's end stops it.)
+  // The server sees its client go and stops the run at once, long before the script's 8 s.
+  await expect
+    .poll(async () => (await (await fetch(url() + "/healthz")).json()).admission.in_flight, {
+      timeout: 5000,
+    })
+    .toBe(0);
 });
 
 test("the mode badge and pool state match /healthz", async ({ page }) => {

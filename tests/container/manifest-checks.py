@@ -71,9 +71,11 @@ def check_k8s(path):
     need = conc * num("PYSANDBOX_MAX_MEMORY_MB") * 2**20
     expect(mem > need, f"{name}: memory limit {c['resources']['limits']['memory']} > "
                        f"max-concurrency {conc} x max-memory-mb {num('PYSANDBOX_MAX_MEMORY_MB')}")
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    # Readiness and start-up mean "serves warm" (/readyz); liveness only "the loop answers".
+    for probe, path in (("readinessProbe", "/readyz"), ("startupProbe", "/readyz"),
+                        ("livenessProbe", "/healthz")):
         p = c.get(probe, {}).get("httpGet", {})
-        expect(p.get("path") == "/healthz", f"{name}: {probe} on /healthz")
+        expect(p.get("path") == path, f"{name}: {probe} on {path}")
     expect("PORT" not in env, f"{name}: PORT left to the platform / PYSANDBOX_PORT")
     mode = dep["metadata"].get("annotations", {}).get("pysandbox.dev/expected-isolation")
     expect(mode in ("full", "namespaces", "rlimit"), f"{name}: expected-isolation annotation ({mode})")
@@ -114,10 +116,10 @@ def check_cloudrun(path):
            f"{path}: PORT left to Cloud Run (reserved; the server honours it)")
     port = c["ports"][0]
     expect(port.get("name") in ("http1", "h2c"), f"{path}: port name {port.get('name')}")
-    for probe in ("startupProbe", "livenessProbe"):
+    for probe, probe_path in (("startupProbe", "/readyz"), ("livenessProbe", "/healthz")):
         p = c.get(probe, {}).get("httpGet", {})
-        expect(p.get("path") == "/healthz" and p.get("port") == port["containerPort"],
-               f"{path}: {probe} on /healthz at the container port")
+        expect(p.get("path") == probe_path and p.get("port") == port["containerPort"],
+               f"{path}: {probe} on {probe_path} at the container port")
     mem = bytes_of(c["resources"]["limits"]["memory"])
     expect(mem > conc * num("PYSANDBOX_MAX_MEMORY_MB") * 2**20,
            f"{path}: memory limit covers max-concurrency x max-memory-mb")

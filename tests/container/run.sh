@@ -150,11 +150,18 @@ stop() {  # stop: SIGTERM (the image's STOPSIGNAL) and wait; sets $rc
   podman stop -t 45 "$cname" >/dev/null 2>&1 || true
   rc=0; wait "$pid" || rc=$?
 }
-refusal() { grep -m1 '^pysandboxd:' "$log" || tail -1 "$log"; }
+# The refusal line: plain before the log relay starts, a relayed JSON "message" after.
+refusal() { grep -m1 -E '^pysandboxd:|"message":"pysandboxd:' "$log" || tail -1 "$log"; }
 
-# serve NAME MODE: the running server reports MODE and runs scripts; prints /healthz.
+# serve NAME MODE: the running server reports MODE, turns ready (/readyz: the probes of the
+# k8s and Cloud Run manifests) and runs scripts; prints /healthz.
 serve() {
-  local name=$1 mode=$2 health got body ok=1
+  local name=$1 mode=$2 health got body ok=1 ready=0 i
+  for i in $(seq 1 240); do
+    [[ $(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]] && { ready=1; break; }
+    sleep 0.5
+  done
+  ((ready)) || { note "$name /readyz never answered 200"; ok=0; }
   health=$(curl -sS -m 5 "http://127.0.0.1:$port/healthz")
   note "$name /healthz: $health"
   got=$(jget isolation.mode <<<"$health")

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -60,7 +62,8 @@ unsigned short pick_port() {
 }
 
 pid_t launch(const std::vector<std::string>& args, const std::vector<std::string>& env,
-             int stderr_fd, const std::string& cgroup = {}) {
+             int stderr_fd, const std::string& cgroup = {},
+             std::optional<NofileLimit> nofile = std::nullopt) {
   const std::string procs = cgroup.empty() ? "" : cgroup + "/cgroup.procs";
   std::vector<std::string> argv_s = wrapper();
   const bool wrapped = !argv_s.empty();
@@ -87,6 +90,10 @@ pid_t launch(const std::vector<std::string>& args, const std::vector<std::string
       if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(126);
       ::close(fd);
     }
+    if (nofile) {
+      const rlimit limit{nofile->soft, nofile->hard};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(125);
+    }
     ::dup2(stderr_fd, 2);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
@@ -103,10 +110,10 @@ pid_t launch(const std::vector<std::string>& args, const std::vector<std::string
 }  // namespace
 
 ServerProcess::ServerProcess(std::vector<std::string> args, std::vector<std::string> env,
-                             std::string cgroup) {
+                             std::string cgroup, std::optional<NofileLimit> nofile) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  pid_ = launch(args, env, fds[1], cgroup);
+  pid_ = launch(args, env, fds[1], cgroup, nofile);
   ::close(fds[1]);
   reader_ = std::thread([this, fd = fds[0]] { read_stderr(fd); });
 
@@ -242,14 +249,32 @@ std::string ServerProcess::wait_for_log(const std::string& needle, int timeout_m
   }
 }
 
-std::pair<int, std::string> run_server_to_exit(std::vector<std::string> args) {
+std::pair<int, std::string> run_server_to_exit(std::vector<std::string> args, int timeout_ms) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = launch(args, {}, fds[1]);
   ::close(fds[1]);
   std::string out;
   char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool killed = false;
   for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!killed && left.count() <= 0) {
+      // Still running: it started where it should have refused. Its children (and the log
+      // relay) end with it, which ends the pipe.
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready =
+        ::poll(&p, 1, killed ? 10000 : static_cast<int>(std::max<long>(left.count(), 0)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      if (killed) break;  // a leftover writer: give up on the rest
+      continue;
+    }
     ssize_t n = ::read(fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;

@@ -4,23 +4,32 @@
 // then the wrapper's.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace pysandbox::e2e {
 
+// RLIMIT_NOFILE to start the server under (e.g. systemd's default soft limit of 1024).
+struct NofileLimit {
+  rlim_t soft;
+  rlim_t hard;
+};
+
 class ServerProcess {
  public:
   // Starts the server with `args` (plus --listen 127.0.0.1 --port 0) and `env` additions, and
   // waits for its startup line. Throws std::runtime_error (with the server's stderr) on failure.
   // `cgroup`: a cgroup v2 directory the server process enters before exec (VM tests only).
+  // `nofile`: the descriptor limit the server starts with (inherited otherwise).
   explicit ServerProcess(std::vector<std::string> args = {}, std::vector<std::string> env = {},
-                         std::string cgroup = {});
+                         std::string cgroup = {}, std::optional<NofileLimit> nofile = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -52,7 +61,10 @@ class ServerProcess {
   bool eof_ = false;
 };
 
-// Starts a server that is expected to refuse to start; returns (exit status, stderr).
-std::pair<int, std::string> run_server_to_exit(std::vector<std::string> args);
+// Starts a server that is expected to refuse to start; returns (exit status, stderr). A server
+// still running after timeout_ms is killed (status 128 + 9), so that a server that starts
+// where it should not fails the test instead of hanging it.
+std::pair<int, std::string> run_server_to_exit(std::vector<std::string> args,
+                                               int timeout_ms = 120000);
 
 }  // namespace pysandbox::e2e
