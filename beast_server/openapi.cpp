@@ -260,6 +260,19 @@ object error_response(unsigned status, std::string_view description) {
   return response;
 }
 
+// /readyz's 503: the Error503 shape plus why the instance is not ready.
+object not_ready_response() {
+  object schema = error_schema(503);
+  schema["required"].as_array().push_back("status");
+  schema["properties"].as_object()["status"] =
+      object{{"type", "string"},
+             {"enum", array{"starting", "draining"}},
+             {"description", "starting: the warm pool is not up yet; draining: shutting down."}};
+  return object{{"description", "Not ready yet, or draining."},
+                {"headers", response_headers({})},
+                {"content", json_content(std::move(schema))}};
+}
+
 // Responses any request may get, whatever its path: a malformed message, a header over the
 // limit, too many connections or a failure of the service.
 object default_response() {
@@ -385,7 +398,7 @@ object openapi_document(const Config& config, bool web) {
                                        {"properties",
                                         object{{"status", object{{"type", "string"},
                                                                  {"enum", array{"ready"}}}}}}})}}},
-                          {"503", error_response(503, "Not ready yet, or draining.")}})}}},
+                          {"503", not_ready_response()}})}}},
       {"/metrics",
        object{{"get",
                read_only_operation(
