@@ -351,6 +351,19 @@ const std::vector<Option>& options() {
          }
          c.executor.preload = std::move(modules);
        }},
+      {"rlimit-scratch-dir", "PYSANDBOX_RLIMIT_SCRATCH_DIR",
+       "rlimit mode: where each run's scratch directory is made (empty = /tmp/pysandbox-rlimit)",
+       false, [](const Config& c) { return c.executor.rlimit_scratch_dir; },
+       [](Config& c, const Source& s, std::string_view v) {
+         if (!v.empty() && v.front() != '/') fail(s, v, "an absolute path");
+         c.executor.rlimit_scratch_dir = v;
+       }},
+      {"rlimit-namespaces", "PYSANDBOX_RLIMIT_NAMESPACES",
+       "rlimit mode: still use the namespaces the host allows (on|off)", false,
+       [](const Config& c) { return std::string(c.executor.rlimit_namespaces ? "on" : "off"); },
+       [](Config& c, const Source& s, std::string_view v) {
+         c.executor.rlimit_namespaces = parse_bool(s, v);
+       }},
       {"web", "PYSANDBOX_WEB", "serve the web IDE from <data-dir>/web at / (on|off)", false,
        [](const Config& c) { return std::string(c.web ? "on" : "off"); },
        [](Config& c, const Source& s, std::string_view v) { c.web = parse_bool(s, v); }},
@@ -481,6 +494,24 @@ Config parse_config(std::span<const char* const> args, const EnvLookup& env) {
   config.executor.max_concurrency = config.max_concurrency;
   validate(config);
   return config;
+}
+
+std::vector<std::string> unknown_variables(std::span<const char* const> environment) {
+  std::vector<std::string> out;
+  for (const char* entry : environment) {
+    if (entry == nullptr) continue;
+    const std::string_view text(entry);
+    const std::string_view name = text.substr(0, text.find('='));
+    if (!name.starts_with("PYSANDBOX_") || name.starts_with("PYSANDBOX_TEST_") ||
+        name.starts_with("PYSANDBOX_E2E_")) {
+      continue;
+    }
+    const auto& all = options();
+    const bool known = std::any_of(all.begin(), all.end(),
+                                   [&](const Option& option) { return option.env == name; });
+    if (!known) out.emplace_back(name);
+  }
+  return out;
 }
 
 std::string usage() {

@@ -82,6 +82,11 @@ std::optional<std::string> system_env(std::string_view name);
 Config parse_config(std::span<const char* const> args, const EnvLookup& env);
 
 // The --help text: every flag with its default and environment variable.
+// The PYSANDBOX_* variables of `environment` (NAME=VALUE strings) that name no setting: a typo
+// there would otherwise silently leave a default in force. The project's test harness variables
+// (PYSANDBOX_TEST_*, PYSANDBOX_E2E_*) are not settings and not reported.
+std::vector<std::string> unknown_variables(std::span<const char* const> environment);
+
 std::string usage();
 
 }  // namespace pysandbox::beast_server

@@ -82,6 +82,15 @@ int main(int argc, char** argv) {
   // it passes on the lines of everything that goes before it.
   std::optional<bs::LogRelay> relay = bs::LogRelay::start();
   bs::RequestLog log(std::cerr);
+  {
+    std::size_t count = 0;
+    while (environ[count] != nullptr) ++count;
+    for (const auto& name : bs::unknown_variables(std::span<const char* const>(environ, count))) {
+      log.event("unknown_setting",
+                {{"variable", name},
+                 {"detail", "no setting has this variable; it is ignored (see --help)"}});
+    }
+  }
   // Connections and runs share the descriptor limit: take all the kernel allows.
   const bs::NofileLimit nofile = bs::raise_nofile_limit();
   // Declared before the io_context so it is destroyed after it: ~io_context destroys suspended

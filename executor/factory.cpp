@@ -49,7 +49,7 @@ const std::vector<std::string> kSandboxEnv = {
     "MPLBACKEND=Agg",
 };
 
-// Where rlimit mode makes its runs' scratch directories (PYSANDBOX_RLIMIT_SCRATCH_DIR overrides).
+// Where rlimit mode makes its runs' scratch directories (--rlimit-scratch-dir overrides).
 constexpr const char* kDefaultScratchBase = "/tmp/pysandbox-rlimit";
 
 // The capabilities the namespace jail needs, in the order the probe reports them.
@@ -206,11 +206,6 @@ void scrub_environment() {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) std::memset(*e, 0, std::strlen(*e));
 }
 
-bool env_disables(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && (std::string_view(v) == "0" || std::string_view(v) == "false");
-}
-
 std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, Settings settings,
                                                bool explicit_policy, const std::string& runner,
                                                boost::json::object capabilities,
@@ -238,11 +233,9 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
     if (limit.ok) rlimits.emplace_back(limit.name.substr(std::string_view("rlimit_").size()));
   }
 
-  // Read now: the environment may be blanked below.
-  const char* base_env = std::getenv("PYSANDBOX_RLIMIT_SCRATCH_DIR");
   const std::string base =
-      base_env != nullptr && *base_env != '\0' ? base_env : kDefaultScratchBase;
-  const bool use_namespaces = !env_disables("PYSANDBOX_RLIMIT_NAMESPACES");
+      settings.rlimit_scratch_dir.empty() ? kDefaultScratchBase : settings.rlimit_scratch_dir;
+  const bool use_namespaces = settings.rlimit_namespaces;
 
   RlimitExecutorOptions options;
   options.switch_ids = ::geteuid() == 0;
@@ -269,7 +262,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
   config.seccomp = bpf.get();
 
   // Every namespace a root server can still create without a user namespace, as far as the
-  // probe found it to work (gVisor: all of them, but no pivot_root). PYSANDBOX_RLIMIT_NAMESPACES=0
+  // probe found it to work (gVisor: all of them, but no pivot_root). --rlimit-namespaces=off
   // turns them off.
   boost::json::array namespaces;
   std::string root =
@@ -340,11 +333,10 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
   if (!options.private_tmp) {
     auto created = jail::ScratchRoot::create(base, options.switch_ids);
     if (!created) {
-      throw std::runtime_error(
-          "rlimit mode: cannot create the scratch directory under " + base + ": " +
-          created.error().message() +
-          " (it must be a directory owned by the server that only the "
-          "server can write; set PYSANDBOX_RLIMIT_SCRATCH_DIR to use another)");
+      throw std::runtime_error("rlimit mode: cannot create the scratch directory under " + base +
+                               ": " + created.error().message() +
+                               " (it must be a directory owned by the server that only the "
+                               "server can write; set --rlimit-scratch-dir to use another)");
     }
     scratch.emplace(std::move(*created));
   }

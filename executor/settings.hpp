@@ -48,6 +48,11 @@ struct Settings {
   unsigned pool_size = 1;  // zygotes per flavour (minimal, preloaded)
   std::vector<std::string> preload = {"numpy", "pandas"};
 
+  // rlimit mode: where each run's scratch directory is made (empty = /tmp/pysandbox-rlimit), and
+  // whether its runs still get the namespaces the host allows (gVisor: all but pivot_root).
+  std::string rlimit_scratch_dir;
+  bool rlimit_namespaces = true;
+
   // Extra read-only paths to expose inside the sandbox (besides /usr, /lib*, /bin, /sbin and a
   // few /etc files).
   std::vector<std::string> extra_ro_paths;

@@ -158,6 +158,10 @@ TEST(Config, HelpListsEveryFlagWithItsEnvironmentVariable) {
                              "--uid-base",
                              "--extra-ro-paths",
                              "PYSANDBOX_EXTRA_RO_PATHS",
+                             "--rlimit-scratch-dir",
+                             "PYSANDBOX_RLIMIT_SCRATCH_DIR",
+                             "--rlimit-namespaces",
+                             "PYSANDBOX_RLIMIT_NAMESPACES",
                              "default: '127.0.0.1'",
                              "default: '1M'"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle;
@@ -180,11 +184,57 @@ TEST(Config, BadValuesAreRejectedNamingTheFlag) {
   expect_rejected({"--cpu-cores=abc"}, none, "--cpu-cores");
   expect_rejected({"--extra-ro-paths=relative/path"}, none, "--extra-ro-paths");
   expect_rejected({"--python=python3"}, none, "--python");
+  expect_rejected({"--rlimit-scratch-dir=scratch"}, none, "--rlimit-scratch-dir");
+  expect_rejected({"--rlimit-namespaces=sometimes"}, none, "--rlimit-namespaces");
   Env env;
   env.values = {{"PYSANDBOX_QUEUE_TIMEOUT_MS", "soon"}};
   expect_rejected({}, env, "PYSANDBOX_QUEUE_TIMEOUT_MS");
   env.values = {{"PORT", "http"}};
   expect_rejected({}, env, "PORT");
+}
+
+TEST(Config, RlimitModeSettingsAreFlagsAndVariables) {
+  EXPECT_TRUE(parse({}).executor.rlimit_namespaces);
+  EXPECT_EQ(parse({}).executor.rlimit_scratch_dir, "");
+  EXPECT_FALSE(parse({"--rlimit-namespaces=off"}).executor.rlimit_namespaces);
+  Env env;
+  env.values = {{"PYSANDBOX_RLIMIT_NAMESPACES", "0"},
+                {"PYSANDBOX_RLIMIT_SCRATCH_DIR", "/var/lib/pysandbox"}};
+  const Config config = parse({}, env);
+  EXPECT_FALSE(config.executor.rlimit_namespaces);
+  EXPECT_EQ(config.executor.rlimit_scratch_dir, "/var/lib/pysandbox");
+}
+
+TEST(Config, UnknownVariablesAreNamed) {
+  struct Case {
+    const char* entry;
+    bool reported;
+  };
+  const Case cases[] = {
+      {"PYSANDBOX_PORT=8080", false},
+      {"PYSANDBOX_RLIMIT_NAMESPACES=0", false},
+      {"PYSANDBOX_MAX_MEMORY=512", true},  // the setting is PYSANDBOX_MAX_MEMORY_MB
+      {"PYSANDBOX_POOLSIZE=2", true},
+      {"PYSANDBOX_=x", true},
+      {"PYSANDBOX_NO_VALUE", true},
+      {"PYSANDBOX_TEST_ZYGOTE_FAULT_EVERY=3", false},
+      {"PYSANDBOX_E2E_ARGS=--pool off", false},
+      {"PORT=8080", false},
+      {"HOME=/root", false},
+      {"pysandbox_port=1", false},
+  };
+  for (const auto& c : cases) {
+    const char* environment[] = {c.entry};
+    const auto unknown = unknown_variables(environment);
+    const std::string_view entry(c.entry);
+    const std::string name(entry.substr(0, entry.find('=')));
+    if (c.reported) {
+      ASSERT_EQ(unknown.size(), 1u) << c.entry;
+      EXPECT_EQ(unknown.front(), name);
+    } else {
+      EXPECT_TRUE(unknown.empty()) << c.entry;
+    }
+  }
 }
 
 TEST(Config, CrossFieldRules) {

@@ -53,10 +53,9 @@ class PathRunner {
     if (path == Path::kCold || path == Path::kWarm) s.forced_isolation = Isolation::kNamespaces;
     if (path == Path::kRlimit || path == Path::kRlimitPlain) {
       s.forced_isolation = Isolation::kRlimit;
-      ::setenv("PYSANDBOX_RLIMIT_NAMESPACES", path == Path::kRlimit ? "1" : "0", 1);
+      s.rlimit_namespaces = path == Path::kRlimit;
     }
     executor_ = make_executor(io_.get_executor(), s);
-    ::unsetenv("PYSANDBOX_RLIMIT_NAMESPACES");
     if (path == Path::kWarm) {
       // Warm means every zygote is up; bounded (pandas imports slowly in an emulated VM).
       const auto until = std::chrono::steady_clock::now() + 120s;

@@ -1,7 +1,7 @@
 // The rlimit-mode executor end to end on this host (forced with --isolation rlimit): real
 // interpreter, the rlimit seccomp policy, a dedicated uid per slot, SIGCHLD-based waiting; each
 // test twice: with the namespaces a root server can still create (PID, mount with a private
-// /tmp, network, IPC, UTS: what gVisor allows) and without any (PYSANDBOX_RLIMIT_NAMESPACES=0: a
+// /tmp, network, IPC, UTS: what gVisor allows) and without any (--rlimit-namespaces=off: a
 // scratch directory per run, the host's /tmp shared).
 #include "executor/rlimit_executor.hpp"
 
@@ -37,7 +37,7 @@ class RlimitExecutorTest : public ::testing::TestWithParam<bool> {
   }
   static void TearDownTestSuite() { delete settings_; }
 
-  void SetUp() override { ::setenv("PYSANDBOX_RLIMIT_NAMESPACES", namespaces() ? "1" : "0", 1); }
+  void SetUp() override { settings_->rlimit_namespaces = namespaces(); }
   static bool namespaces() { return GetParam(); }
 
   void TearDown() override {
