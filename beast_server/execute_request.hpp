@@ -1,4 +1,4 @@
-// Validation of a POST /execute body against the contract (DESIGN.md §1).
+// Validation of a POST /execute body against the API contract (README "API", GET /openapi.json).
 #pragma once
 
 #include <cstddef>
