@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,6 +84,12 @@ std::optional<LogRelay> LogRelay::start() {
     // (a terminal's ^C reaches the whole process group) must not end it before the server's
     // last lines are out: it ends at EOF, when every writer is gone.
     ::prctl(PR_SET_NAME, "pysandboxd-log");
+    // It needs nothing from the environment, and where the kernel does not guard
+    // /proc/<pid>/environ (gVisor) a run could read the server's secrets there: blank it in
+    // memory (that is what environ shows), as the server does its own.
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::memset(*e, 0, std::strlen(*e));
+    }
     for (const int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE}) {
       ::signal(sig, SIG_IGN);
     }
