@@ -378,14 +378,20 @@ def main():
                 return [int(l.split()[1]) for l in f if l.startswith("Uid:")][0]
         except (OSError, IndexError):
             return None
-    for pid in os.listdir("/proc"):
-        # The run's own processes (its uid: itself and its init) are its own business.
-        if pid.isdigit() and uid_of(pid) != os.getuid():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-                sent.append(int(pid))
-            except OSError:
-                pass
+    # With a PID namespace but no mount namespace (gVisor), /proc is the outer one: its pids are
+    # not the numbers kill() resolves (the outer pid 1, the server, is the run's own init for
+    # kill). So: every number /proc shows and every small one, minus the run's own processes
+    # (itself and its init, by the numbers kill() uses; anything else of its uid, by /proc).
+    own = {os.getpid(), os.getppid()}
+    candidates = {int(p) for p in os.listdir("/proc") if p.isdigit()} | set(range(1, 65))
+    for pid in sorted(candidates - own):
+        if uid_of(pid) == os.getuid():
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+            sent.append(pid)
+        except OSError:
+            pass
     return sent
 )");
   EXPECT_EQ(boost::json::serialize(result), "[]");
