@@ -205,7 +205,10 @@ if start namespaces -- "${ns_flags[@]}"; then
   serve namespaces namespaces || ok=0
   body=$(post "$port" '{"script": "def main():\n    while True: pass", "timeout_ms": 1000}')
   note "namespaces timeout: $(cat "$work/status") $(jget error_type <<<"$body")"
-  [[ $(cat "$work/status") == 422 && $(jget error_type <<<"$body") == timeout ]] || ok=0
+  if [[ $(cat "$work/status") != 422 || $(jget error_type <<<"$body") != timeout ]]; then
+    note "namespaces timeout: unexpected answer: $body"
+    ok=0
+  fi
   # The image's HEALTHCHECK command, run as the engine would.
   hc=$(podman image inspect -f '{{json .Config.Healthcheck.Test}}' "$image")
   mapfile -t hc_argv < <(/usr/bin/python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:]))' "$hc")
