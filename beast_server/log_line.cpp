@@ -2,8 +2,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "base/log.hpp"
 #include "beast_server/json_text.hpp"
-#include "beast_server/request_log.hpp"
 #include "beast_server/utf8.hpp"
 
 namespace pysandbox::beast_server {
@@ -19,13 +19,13 @@ std::string stamp_log_line(std::string_view line, std::chrono::system_clock::tim
     if (const auto* ts = object.if_contains("ts"); ts != nullptr && ts->is_string()) {
       return std::string(line);
     }
-    boost::json::object stamped{{"ts", format_timestamp(now)}};
+    boost::json::object stamped{{"ts", base::format_timestamp(now)}};
     for (const auto& [key, value] : object) {
       if (key != "ts") stamped[key] = value;
     }
     return to_json_text(stamped);
   }
-  return to_json_text(boost::json::object{{"ts", format_timestamp(now)},
+  return to_json_text(boost::json::object{{"ts", base::format_timestamp(now)},
                                           {"event", "log"},
                                           {"component", "stderr"},
                                           {"message", to_valid_utf8(line)}});

@@ -6,8 +6,9 @@
 // with requests still running); 2 for a configuration error (flags, or what they name: a
 // --preload module the interpreter lacks, a missing --extra-ro-paths entry).
 //
-// Configuration errors are one plain line on stderr; from then on every line is JSON with "ts"
-// (log_relay.hpp).
+// Every line on stderr is JSON (base/log.hpp): a configuration error is one line,
+// {"event": "config_error", "component": "server", "message"}; from then on the relay
+// (log_relay.hpp) also makes JSON of what children and libraries write.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,7 +19,9 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 
+#include "base/log.hpp"
 #include "beast_server/config.hpp"
 #include "beast_server/fd_budget.hpp"
 #include "beast_server/log_relay.hpp"
@@ -31,6 +34,9 @@
 namespace {
 
 namespace bs = pysandbox::beast_server;
+
+// What main() logs before the server's own log exists.
+constexpr std::string_view kComponent = "server";
 
 boost::json::object limits_json(const bs::Config& config) {
   return {
@@ -63,7 +69,7 @@ int main(int argc, char** argv) {
         std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)),
         bs::system_env);
   } catch (const bs::ConfigError& e) {
-    std::cerr << "pysandboxd: " << e.what() << "\n";
+    pysandbox::base::log(kComponent, "config_error", {{"message", e.what()}});
     return 2;
   }
   if (config.help_requested) {
@@ -71,7 +77,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (auto error = bs::check_startup_config(config)) {
-    std::cerr << "pysandboxd: " << *error << "\n";
+    pysandbox::base::log(kComponent, "config_error", {{"message", *error}});
     return 2;
   }
 
@@ -110,7 +116,7 @@ int main(int argc, char** argv) {
   try {
     executor = pysandbox::executor::make_executor(io.get_executor(), config.executor);
   } catch (const std::exception& e) {
-    std::cerr << "pysandboxd: " << e.what() << "\n";
+    log.event("startup_failed", {{"message", e.what()}});
     return 1;
   }
 
@@ -129,7 +135,7 @@ int main(int argc, char** argv) {
   try {
     port = server.listen();
   } catch (const std::exception& e) {
-    std::cerr << "pysandboxd: " << e.what() << "\n";
+    log.event("startup_failed", {{"message", e.what()}});
     return 1;
   }
   const bs::FdPlan& fds = server.fd_plan();

@@ -1,12 +1,8 @@
 #include "beast_server/request_log.hpp"
 
-#include <time.h>
-
-#include <array>
 #include <cmath>
-#include <cstdio>
 
-#include "beast_server/json_text.hpp"
+#include "base/log.hpp"
 #include "beast_server/utf8.hpp"
 
 namespace pysandbox::beast_server {
@@ -27,18 +23,7 @@ boost::json::value optional_ms(const std::optional<double>& ms) {
 }  // namespace
 
 std::string format_timestamp(std::chrono::system_clock::time_point when) {
-  const auto since_epoch = when.time_since_epoch();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
-  const time_t t = static_cast<time_t>(seconds.count());
-  struct tm utc {};
-  gmtime_r(&t, &utc);
-  std::array<char, 64> text{};  // room for any int the compiler imagines
-  std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis));
-  return text.data();
+  return base::format_timestamp(when);
 }
 
 boost::json::object request_line(const RequestRecord& record,
@@ -75,19 +60,17 @@ boost::json::object request_line(const RequestRecord& record,
 }
 
 void RequestLog::request(const RequestRecord& record) {
-  write(request_line(record, std::chrono::system_clock::now()));
+  const auto now = std::chrono::system_clock::now();
+  write(base::format_line(kComponent, "request", request_line(record, now), now));
 }
 
 void RequestLog::event(std::string_view event, boost::json::object fields) {
-  boost::json::object line{{"ts", format_timestamp(std::chrono::system_clock::now())},
-                           {"event", event}};
-  for (auto& [key, value] : fields) line[key] = std::move(value);
-  write(line);
+  write(base::format_line(kComponent, event, fields, std::chrono::system_clock::now()));
 }
 
-void RequestLog::write(const boost::json::object& line) {
+void RequestLog::write(const std::string& line) {
   // One write per line, flushed: lines from a crashing process must not be lost.
-  out_ << to_json_text(line) + "\n" << std::flush;
+  out_ << line + "\n" << std::flush;
 }
 
 }  // namespace pysandbox::beast_server

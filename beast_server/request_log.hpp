@@ -1,5 +1,5 @@
-// Structured log: one JSON object per line on a stream (stderr in production), so that a log
-// collector can index requests by id.
+// The server's log: one JSON object per line on a stream (stderr in production), in the format
+// of base/log.hpp (component "server"), so that a log collector can index requests by id.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -26,12 +26,15 @@ class RequestLog {
  public:
   explicit RequestLog(std::ostream& out) : out_(out) {}
 
+  // Lines: {"ts", "event": "request", "component": "server", ...request_line's fields}.
   void request(const RequestRecord& record);
-  // A non-request line: {"ts", "event": <event>, ...fields}.
+  // A non-request line: {"ts", "event": <event>, "component": "server", ...fields}.
   void event(std::string_view event, boost::json::object fields);
 
  private:
-  void write(const boost::json::object& line);
+  static constexpr std::string_view kComponent = "server";
+
+  void write(const std::string& line);
 
   std::ostream& out_;
 };

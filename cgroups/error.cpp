@@ -1,8 +1,9 @@
 #include "cgroups/error.hpp"
 
-#include <cstdio>
 #include <cstring>
 #include <system_error>
+
+#include "base/log.hpp"
 
 namespace pysandbox::cgroups {
 
@@ -14,8 +15,7 @@ Error errno_error(int err, std::string_view op, std::string_view path) {
 }
 
 void log_warning(std::string_view message) {
-  std::fprintf(stderr, "pysandbox cgroups: %.*s\n", static_cast<int>(message.size()),
-               message.data());
+  base::log("cgroups", "warning", {{"message", message}});
 }
 
 void throw_exception_from_error(const Error& error, const boost::source_location&) {

@@ -30,8 +30,8 @@ using Result = boost::system::result<T, Error>;
 // "<op> <path>: <strerror(err)>".
 Error errno_error(int err, std::string_view op, std::string_view path);
 
-// One line on stderr ("pysandbox cgroups: <message>") for what has no caller to report to
-// (destructors, stale-leaf cleanup).
+// One log line ({"event": "warning", "component": "cgroups", "message"}) for what has no caller
+// to report to (destructors, stale-leaf cleanup).
 void log_warning(std::string_view message);
 
 // Lets Result<T>::value() throw: std::system_error carrying the errno and the message.

@@ -3,6 +3,8 @@
 #include <libcgroup.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -10,6 +12,9 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string_view>
+
+#include "base/log.hpp"
 
 namespace pysandbox::cgroups::detail {
 
@@ -20,9 +25,15 @@ struct CgroupDeleter {
 };
 using CgroupPtr = std::unique_ptr<cgroup, CgroupDeleter>;
 
-void log_to_stderr(void*, int, const char* format, va_list args) {
-  std::fputs("pysandbox cgroups: libcgroup: ", stderr);
-  std::vfprintf(stderr, format, args);
+// libcgroup's messages, as log lines: {"event": "libcgroup", "component": "cgroups", "level",
+// "message"} (a message longer than the buffer is cut).
+void log_to_stderr(void*, int level, const char* format, va_list args) {
+  std::array<char, 1024> text{};
+  const int n = std::vsnprintf(text.data(), text.size(), format, args);
+  if (n < 0) return;
+  std::string_view message(text.data(), std::min(static_cast<std::size_t>(n), text.size() - 1));
+  while (message.ends_with('\n')) message.remove_suffix(1);
+  base::log("cgroups", "libcgroup", {{"level", level}, {"message", message}});
 }
 
 // cgroup_strerror() in 2.0.2 indexes its message table with code - 50000, but the enum skips

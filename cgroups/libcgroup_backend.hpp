@@ -17,7 +17,8 @@ struct ControlValue {
 };
 
 // cgroup_init() once per process (libcgroup keeps a global mount table), with libcgroup's log
-// routed to stderr instead of its default stdout. Later calls return the first outcome.
+// routed to the log on stderr (base/log.hpp) instead of its default stdout. Later calls return the
+// first outcome.
 Result<void> libcgroup_init();
 
 // Where libcgroup's mount table puts `controller` (cgroup_get_subsys_mount_point).

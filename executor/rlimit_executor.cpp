@@ -9,12 +9,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstring>
-#include <iostream>
 #include <optional>
 
+#include "base/log.hpp"
 #include "executor/cancel.hpp"
 #include "executor/outcome.hpp"
 #include "executor/run_io.hpp"
@@ -38,9 +37,9 @@ constexpr std::chrono::milliseconds kClearUidBound{5000};
 constexpr std::chrono::milliseconds kClearUidPoll{5};
 
 void log_warning(std::string_view what, std::string_view detail) {
-  boost::json::object line{{"event", "warning"}, {"component", "rlimit"}, {"what", what}};
-  if (!detail.empty()) line["detail"] = detail;
-  std::cerr << boost::json::serialize(line) << std::endl;
+  boost::json::object fields{{"what", what}};
+  if (!detail.empty()) fields["detail"] = detail;
+  base::log("rlimit", "warning", fields);
 }
 
 // The run's main process, by pid. Until it is reaped its pid pins the process group id, so

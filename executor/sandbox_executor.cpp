@@ -4,12 +4,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstring>
-#include <iostream>
 #include <optional>
 
+#include "base/log.hpp"
 #include "cgroups/error.hpp"
 #include "executor/cancel.hpp"
 #include "executor/outcome.hpp"
@@ -151,10 +150,8 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   if (pool_) {
     auto warm = co_await pool_->spawn(request.script, params.limits, params.fds, params.cgroup_fd);
     if (!warm) {
-      std::cerr << boost::json::serialize(boost::json::object{{"event", "warm_start_missed"},
-                                                              {"request_id", request.request_id},
-                                                              {"detail", warm.error().message()}})
-                << std::endl;
+      base::log("executor", "warm_start_missed",
+                {{"request_id", request.request_id}, {"detail", warm.error().message()}});
     }
     if (warm) {
       init = std::move(warm->init);

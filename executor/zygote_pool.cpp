@@ -17,9 +17,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 
+#include "base/log.hpp"
 #include "cgroups/cgroupfs.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/sys/fd_passing.hpp"
@@ -137,8 +137,7 @@ void ZygotePool::start() {
 }
 
 void ZygotePool::log(std::string_view event, const Zygote& z, std::string_view detail) const {
-  boost::json::object line{{"event", event},
-                           {"flavour", flavours_[z.flavour].name},
+  boost::json::object line{{"flavour", flavours_[z.flavour].name},
                            {"pid", z.process ? z.process->pid() : -1},
                            {"state", state_name(static_cast<int>(z.state))},
                            {"restarts", z.restarts}};
@@ -149,7 +148,7 @@ void ZygotePool::log(std::string_view event, const Zygote& z, std::string_view d
     line["rss_bytes"] = rss_bytes(z.process->pid());
   }
   if (!detail.empty()) line["detail"] = detail;
-  std::cerr << boost::json::serialize(line) << std::endl;
+  base::log("pool", event, line);
 }
 
 boost::system::result<void> ZygotePool::launch(Zygote& z) {
@@ -435,9 +434,7 @@ void ZygotePool::sweep_orphans_when_idle() {
       if (jail::Child::is_watched(pid)) continue;
       auto pidfd = jail::sys::pidfd_open(pid);
       if (!pidfd) continue;  // gone meanwhile
-      std::cerr << boost::json::serialize(
-                       boost::json::object{{"event", "orphan_reaped"}, {"pid", pid}})
-                << std::endl;
+      base::log("pool", "orphan_reaped", {{"pid", pid}});
       jail::sys::kill_and_reap(pidfd->get());
     }
   }

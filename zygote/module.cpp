@@ -26,6 +26,7 @@
 // clang-format on
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -34,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "base/json_line.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/spawner.hpp"
 #include "jail/sys/fd_passing.hpp"
@@ -207,7 +209,13 @@ bool prefork(const pysandbox::zygote::PreforkRequest& request, const jail::Rlimi
   }
   if (g_zygote->inherit_network_namespace && ::unshare(CLONE_NEWNET) != 0) {
     // The next sandbox must not join this one's network namespace: stop instead.
-    std::fprintf(stderr, "pysandbox-zygote: unshare(CLONE_NEWNET): %s\n", std::strerror(errno));
+    const int err = errno;
+    base::JsonLine("zygote_error", "zygote")
+        .field("what", "unshare(CLONE_NEWNET)")
+        .field("errno", err)
+        .field("detail", std::strerror(err))
+        .field("pid", static_cast<std::int64_t>(::getpid()))
+        .write();
     stop = true;
   }
   return false;

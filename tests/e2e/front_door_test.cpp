@@ -18,6 +18,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -229,16 +230,32 @@ TEST(FrontDoorSignals, QuitDrainsLikeTerm) {
 
 // --- Configuration that starts broken --------------------------------------------------------
 
-// One line on stderr, exit status 2, and no server left running.
+// One line on stderr, a JSON log line like every other (config_error, with "ts"), exit status
+// 2, and no server left running.
 void expect_refused_with_one_line(const std::vector<std::string>& args, const std::string& names) {
   const auto [status, log] = run_server_to_exit(args, 60000);
   EXPECT_EQ(status, 2) << log;
-  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
-  EXPECT_NE(log.find(names), std::string::npos) << log;
+  ASSERT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(std::string_view(log).substr(0, log.size() - 1), ec);
+  ASSERT_FALSE(ec) << log;
+  ASSERT_TRUE(value.is_object()) << log;
+  const auto& line = value.as_object();
+  const auto* ts = line.if_contains("ts");
+  EXPECT_TRUE(ts != nullptr && ts->is_string()) << log;
+  EXPECT_EQ(boost::json::serialize(line.at("event")), "\"config_error\"") << log;
+  EXPECT_EQ(boost::json::serialize(line.at("component")), "\"server\"") << log;
+  ASSERT_TRUE(line.at("message").is_string()) << log;
+  EXPECT_NE(std::string_view(line.at("message").get_string()).find(names), std::string::npos)
+      << log;
 }
 
 TEST(FrontDoorStartup, APreloadModuleThatDoesNotExistRefusesToStart) {
   expect_refused_with_one_line({"--preload", "numpy,no_such_module_xyz"}, "'no_such_module_xyz'");
+}
+
+TEST(FrontDoorStartup, AnUnknownFlagRefusesToStart) {
+  expect_refused_with_one_line({"--no-such-flag-xyz"}, "--no-such-flag-xyz");
 }
 
 TEST(FrontDoorStartup, AMissingExtraReadOnlyPathRefusesToStart) {
