@@ -18,6 +18,7 @@
 
 #include "cgroups/delegation.hpp"
 #include "cgroups/probe.hpp"
+#include "executor/mode.hpp"
 #include "executor/rlimit_executor.hpp"
 #include "executor/sandbox_executor.hpp"
 #include "jail/capabilities.hpp"
@@ -52,18 +53,6 @@ const std::vector<std::string> kSandboxEnv = {
 // Where rlimit mode makes its runs' scratch directories (--rlimit-scratch-dir overrides).
 constexpr const char* kDefaultScratchBase = "/tmp/pysandbox-rlimit";
 
-// The capabilities the namespace jail needs, in the order the probe reports them.
-constexpr const char* kNamespaceNeeds[] = {
-    "clone3", "pidfd",     "user_ns",       "pid_ns",      "mount_ns",   "net_ns", "ipc_ns",
-    "uts_ns", "cgroup_ns", "mount_private", "bind_rec_ro", "pivot_root", "seccomp"};
-
-constexpr const char* kHowToGetMore =
-    "How to get more: 'namespaces' needs a real Linux kernel rather than gVisor -- Cloud Run "
-    "gen2 (--execution-environment gen2), a GKE standard node pool rather than GKE Sandbox, or "
-    "locally docker run with the README's flags (or --privileged); 'full' also needs a delegated, "
-    "writable cgroup v2 with the memory, pids and cpu controllers (a VM, a privileged GKE pod, "
-    "docker run --privileged --cgroupns=private, or a systemd unit with Delegate=yes).";
-
 std::string default_data_dir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -93,35 +82,11 @@ void log_capability(std::string_view name, bool ok, std::string_view detail, int
   std::cerr << boost::json::serialize(line) << std::endl;
 }
 
-// "user_ns (clone(CLONE_NEWUSER): Operation not permitted), pivot_root (...)".
-std::string missing(const jail::HostCapabilities& caps) {
-  std::string out;
-  for (const char* need : kNamespaceNeeds) {
-    const jail::Capability* c = caps.find(need);
-    if (c != nullptr && c->ok) continue;
-    if (!out.empty()) out += ", ";
-    out += std::string(need) + " (" + (c != nullptr ? c->detail : "not probed") + ")";
-  }
-  return out;
-}
-
-// How a sandbox's CPU is shared: its init makes it a session of its own, which the scheduler
-// treats as one group where autogroup is on (CONFIG_SCHED_AUTOGROUP and
-// kernel.sched_autogroup_enabled); a cgroup's cpu.max caps it in full mode.
-std::string cpu_share(bool cgroup) {
-  if (cgroup) return "cgroup cpu.max per sandbox";
+// kernel.sched_autogroup_enabled: each sandbox's session is then one scheduling group.
+bool sched_autogroup_enabled() {
   std::ifstream in("/proc/sys/kernel/sched_autogroup_enabled");
   int enabled = 0;
-  if ((in >> enabled) && enabled == 1)
-    return "one scheduling group per sandbox (its own session; kernel autogroup)";
-  return "per process: the kernel's autogroup is off (kernel.sched_autogroup_enabled), so a "
-         "sandbox's share grows with its processes, up to pids-max, until its deadline";
-}
-
-std::string kill_action() {
-  return seccomp_policies::kill_process_available()
-             ? "kill_process"
-             : "kill_thread (this kernel does not report SECCOMP_RET_KILL_PROCESS)";
+  return (in >> enabled) && enabled == 1;
 }
 
 // Compiles `path`; on failure returns null and sets `why`. A file that is missing or does not
@@ -182,13 +147,6 @@ std::string probe_rlimit_spawn(const jail::RlimitSpawner& spawner, const jail::S
   return cleanup;
 }
 
-boost::json::object capabilities_json(const jail::HostCapabilities& caps, bool cgroup_v2) {
-  boost::json::object out;
-  for (const auto& c : caps.items) out[c.name] = c.ok;
-  out["cgroup_v2"] = cgroup_v2;
-  return out;
-}
-
 // The world-writable directories of this host: shared by every uid unless the jail covers them.
 std::vector<std::string> world_writable_dirs() {
   std::vector<std::string> out;
@@ -208,8 +166,7 @@ void scrub_environment() {
 
 std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, Settings settings,
                                                bool explicit_policy, const std::string& runner,
-                                               boost::json::object capabilities,
-                                               boost::json::object cgroup_info) {
+                                               const ModeDecision& decision) {
   // The rlimit policy refuses socket() altogether: without a network namespace, AF_INET reaches
   // the server's network and AF_UNIX the host's sockets.
   if (!explicit_policy) settings.seccomp_policy_path = settings.data_dir + "/rlimit.policy";
@@ -371,7 +328,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
   for (const auto& d : options.shared_tmp_dirs) shared.emplace_back(d);
   boost::json::object caps{
       {"mode", "rlimit"},
-      {"capabilities", std::move(capabilities)},
+      {"capabilities", decision.capabilities},
       {"namespaces", std::move(namespaces)},
       {"root", root},
       {"uid", options.switch_ids
@@ -396,15 +353,15 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
                                              : "kill of the run's process group"},
       {"memory_limit", "RLIMIT_AS"},
       {"rlimits", std::move(rlimits)},
-      {"cpu_share", cpu_share(false)},
+      {"cpu_share", cpu_share_text(false, decision.sched_autogroup)},
       {"uids", {{"first", settings.uid_base}, {"count", settings.max_concurrency}}},
   };
   if (bpf) {
-    caps["seccomp_kill_action"] = kill_action();
+    caps["seccomp_kill_action"] = kill_action_text(decision.kill_process_available);
   } else {
     caps["seccomp_reason"] = seccomp_why;
   }
-  for (const auto& [key, value] : cgroup_info) caps[key] = value;
+  for (const auto& [key, value] : decision.cgroup_info) caps[key] = value;
   return std::make_unique<RlimitExecutor>(std::move(io), std::move(settings), std::move(bpf),
                                           std::move(*spawner), std::move(scratch),
                                           std::move(options), std::move(caps));
@@ -501,12 +458,14 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
   probe_options.uid = settings.uid_base;
   probe_options.gid = settings.uid_base;
   probe_options.seccomp = bpf.get();
-  jail::HostCapabilities host = jail::probe_capabilities(probe_options);
-  if (!bpf) host.items.push_back({"seccomp", false, 0, seccomp_why});
-  for (const auto& c : host.items) log_capability(c.name, c.ok, c.detail, c.err);
-
-  const auto forced = settings.forced_isolation;
-  const bool want_namespaces = !forced || *forced != Isolation::kRlimit;
+  HostFacts facts;
+  facts.capabilities = jail::probe_capabilities(probe_options);
+  facts.seccomp_compiled = bpf != nullptr;
+  facts.seccomp_error = seccomp_why;
+  facts.kill_process_available = seccomp_policies::kill_process_available();
+  facts.sched_autogroup = sched_autogroup_enabled();
+  if (!bpf) facts.capabilities.items.push_back({"seccomp", false, 0, seccomp_why});
+  for (const auto& c : facts.capabilities.items) log_capability(c.name, c.ok, c.detail, c.err);
 
   // namespaces: the whole jail, with the same policy and interpreter as a request, running `pass`.
   jail::JailConfig config;
@@ -526,16 +485,10 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
   params.limits.address_space = 512ull << 20;
   params.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
 
-  bool namespaces_ok = false;
-  std::string namespaces_why;
   std::optional<jail::Spawner> probe_spawner;
-  if (want_namespaces) {
-    if (!bpf) {
-      namespaces_why = "the seccomp policy does not compile here: " + seccomp_why;
-    } else if (!host.has("clone3") || !host.has("pidfd") || !host.has("user_ns")) {
-      // The jail would fail at its first step; the probe lines above say why.
-      namespaces_why = "missing: " + missing(host);
-    } else {
+  NamespaceVerdict namespaces;
+  if (wants_namespaces(settings)) {
+    if (namespace_trial_possible(facts)) {
       jail::JailConfig probe_config = config;
       probe_config.argv = {settings.python_path, "-I", "-B", "-c", "pass"};
       auto created = jail::Spawner::create(probe_config);
@@ -543,28 +496,24 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
         throw std::runtime_error("invalid sandbox configuration: " + created.error().message());
       probe_spawner.emplace(std::move(*created));
       const auto probe = jail::probe_spawn(*probe_spawner, params);
-      namespaces_ok = probe.ok;
-      namespaces_why = probe.ok ? "" : probe.detail + "; missing: " + missing(host);
+      facts.namespace_jail = TrialRun{probe.ok, probe.detail};
     }
-    log_capability("namespaces+pivot_root+seccomp", namespaces_ok, namespaces_why);
-    if (!namespaces_ok && forced) {
-      throw std::runtime_error("--isolation " + std::string(to_string(*forced)) +
-                               " is not available here: " + namespaces_why + ". " + kHowToGetMore);
-    }
+    namespaces = namespace_verdict(facts, settings);
+    log_capability("namespaces+pivot_root+seccomp", namespaces.ok, namespaces.why);
   }
 
   // full: a delegated cgroup v2 subtree, and a probe run born inside a leaf of it.
   std::optional<cgroups::Delegation> delegation;
-  boost::json::object cgroup_info{{"cgroup", "none"}};
-  bool cgroup_v2 = false;
-  if (!forced || *forced == Isolation::kFull) {
+  if (wants_cgroup(settings, namespaces)) {
     const auto v2 = cgroups::probe_v2();
     log_capability("cgroup_v2", v2.usable, v2.reason);
-    std::string why_not = v2.reason;
-    if (v2.usable && namespaces_ok) {
+    CgroupFacts& cgroup = facts.cgroup.emplace();
+    cgroup.v2_usable = v2.usable;
+    cgroup.v2_reason = v2.reason;
+    if (v2.usable && namespaces.ok) {
       auto setup = cgroups::Delegation::setup(v2);
       if (!setup) {
-        why_not = setup.error().message();
+        cgroup.delegation_error = setup.error().message();
       } else {
         cgroups::LeafLimits limits;
         limits.memory_max_bytes = 512ull << 20;
@@ -572,79 +521,37 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
         limits.cpu_max_cores = settings.cpu_max_cores;
         auto leaf = setup->create_leaf("probe", limits);
         if (!leaf) {
-          why_not = leaf.error().message();
+          cgroup.delegation_error = leaf.error().message();
         } else {
           params.cgroup_fd = leaf->dir_fd();
           const auto in_leaf = jail::probe_spawn(*probe_spawner, params);
           params.cgroup_fd = -1;
           if (in_leaf.ok) {
+            cgroup.delegation_error = "";
+            cgroup.delegation = setup->describe();
             delegation = std::move(*setup);
           } else {
-            why_not = "clone3(CLONE_INTO_CGROUP): " + in_leaf.detail;
+            cgroup.delegation_error = "clone3(CLONE_INTO_CGROUP): " + in_leaf.detail;
           }
         }  // the probe leaf is killed and removed here
       }
-      log_capability("cgroup_delegation", delegation.has_value(), delegation ? "" : why_not);
-    } else if (v2.usable) {
-      why_not = "the namespace sandbox does not work here";
-    }
-    cgroup_v2 = delegation.has_value();
-    if (delegation) {
-      cgroup_info = delegation->describe();
-    } else {
-      cgroup_info = {{"cgroup", "unavailable"}, {"reason", why_not}};
-      if (forced) {
-        throw std::runtime_error("--isolation full is not available: " + why_not + ". " +
-                                 kHowToGetMore);
-      }
+      log_capability("cgroup_delegation", delegation.has_value(),
+                     delegation ? "" : *cgroup.delegation_error);
     }
   }
 
-  const Isolation mode = forced          ? *forced
-                         : delegation    ? Isolation::kFull
-                         : namespaces_ok ? Isolation::kNamespaces
-                                         : Isolation::kRlimit;
-  if (mode < settings.min_isolation) {
-    std::string what;
-    if (!namespaces_ok) what = "the namespace sandbox does not work (" + namespaces_why + ")";
-    if (settings.min_isolation == Isolation::kFull && namespaces_ok) {
-      what =
-          "no usable cgroup v2 (" +
-          std::string(cgroup_info.contains("reason") ? cgroup_info.at("reason").as_string() : "") +
-          ")";
-    }
-    throw std::runtime_error(std::string("isolation floor '") +
-                             std::string(to_string(settings.min_isolation)) +
-                             "' not met: this host gives '" + std::string(to_string(mode)) +
-                             "': " + what + ". " + kHowToGetMore);
-  }
-
-  boost::json::object capabilities = capabilities_json(host, cgroup_v2);
-  if (mode == Isolation::kRlimit) {
+  const ModeDecision decision = decide_mode(facts, settings);
+  if (decision.refusal) throw std::runtime_error(*decision.refusal);
+  if (decision.mode == Isolation::kRlimit) {
     return make_rlimit_executor(std::move(io), std::move(settings), explicit_policy, runner,
-                                std::move(capabilities), std::move(cgroup_info));
+                                decision);
   }
 
   auto spawner = jail::Spawner::create(config);
   if (!spawner)
     throw std::runtime_error("invalid sandbox configuration: " + spawner.error().message());
 
-  boost::json::object caps{
-      {"mode", to_string(mode)},
-      {"capabilities", std::move(capabilities)},
-      {"namespaces", boost::json::array{"user", "pid", "mount", "network", "ipc", "uts", "cgroup"}},
-      {"root", "pivot_root, read-only"},
-      {"tmpfs_bytes", settings.tmpfs_bytes},
-      {"seccomp", true},
-      {"seccomp_policy", settings.seccomp_policy_path},
-      {"seccomp_kill_action", kill_action()},
-      {"pidfd", true},
-      {"memory_limit", delegation ? "cgroup memory.max" : "RLIMIT_AS"},
-      {"cpu_share", cpu_share(delegation.has_value())},
-      {"rlimits", boost::json::array{"AS", "CPU", "NPROC", "NOFILE", "FSIZE", "CORE"}},
-  };
-  for (const auto& [key, value] : cgroup_info) caps[key] = value;
-  caps["uids"] = {{"first", settings.uid_base}, {"count", sandbox_uid_count(settings)}};
+  boost::json::object caps = describe(decision);
   auto pool_io = io;
   auto executor = std::make_unique<SandboxExecutor>(std::move(io), settings, std::move(bpf),
                                                     std::move(*spawner), std::move(delegation),
