@@ -21,12 +21,17 @@
 #include "executor/mode.hpp"
 #include "executor/rlimit_executor.hpp"
 #include "executor/sandbox_executor.hpp"
-#include "jail/capabilities.hpp"
-#include "jail/probe.hpp"
 #include "jail/rlimit_spawner.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
 #include "jail/sys/unique_fd.hpp"
+#include "probe/jail_trial.hpp"
+#include "probe/namespaces.hpp"
+#include "probe/proc_environ.hpp"
+#include "probe/rlimits.hpp"
+#include "probe/root_namespaces.hpp"
+#include "probe/scheduler.hpp"
+#include "probe/seccomp.hpp"
 #include "seccomp_policies/compiler.hpp"
 
 namespace pysandbox::executor {
@@ -80,13 +85,6 @@ void log_capability(std::string_view name, bool ok, std::string_view detail, int
   if (err != 0) line["errno"] = err;
   if (!detail.empty()) line["detail"] = detail;
   std::cerr << boost::json::serialize(line) << std::endl;
-}
-
-// kernel.sched_autogroup_enabled: each sandbox's session is then one scheduling group.
-bool sched_autogroup_enabled() {
-  std::ifstream in("/proc/sys/kernel/sched_autogroup_enabled");
-  int enabled = 0;
-  return (in >> enabled) && enabled == 1;
 }
 
 // Compiles `path`; on failure returns null and sets `why`. A file that is missing or does not
@@ -173,7 +171,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
   std::string seccomp_why;
   auto bpf = compile_policy(settings.seccomp_policy_path, seccomp_why);
   if (bpf) {
-    const auto holds = jail::probe_seccomp(*bpf);
+    const auto holds = probe::seccomp_holds(*bpf);
     log_capability("seccomp(" + settings.seccomp_policy_path + ")", holds.ok, holds.detail,
                    holds.err);
     if (!holds.ok) {
@@ -185,7 +183,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
   }
 
   boost::json::array rlimits;
-  for (const auto& limit : jail::probe_rlimits()) {
+  for (const auto& limit : probe::rlimits()) {
     log_capability(limit.name, limit.ok, limit.detail, limit.err);
     if (limit.ok) rlimits.emplace_back(limit.name.substr(std::string_view("rlimit_").size()));
   }
@@ -230,7 +228,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
           : "the server's network namespace, unrestricted (no seccomp)";
   bool pid_ns = false;
   if (options.switch_ids && use_namespaces) {
-    const jail::RootNamespaces found = jail::probe_root_namespaces();
+    const probe::RootNamespaces found = probe::root_namespaces();
     for (const auto& c : found.items) log_capability(c.name, c.ok, c.detail, c.err);
     jail::RlimitNamespaces& ns = config.namespaces;
     ns.tmpfs_bytes = settings.tmpfs_bytes;
@@ -276,7 +274,7 @@ std::unique_ptr<Executor> make_rlimit_executor(boost::asio::any_io_executor io, 
   // in memory. Everything the server needs from it was read at startup.
   std::string environment = "readable by root only (/proc/<pid>/environ is ptrace-guarded)";
   if (options.switch_ids && !(config.namespaces.mount_proc)) {
-    const auto guarded = jail::probe_proc_environ_protected(settings.uid_base, settings.uid_base);
+    const auto guarded = probe::proc_environ_protected(settings.uid_base, settings.uid_base);
     log_capability(guarded.name, guarded.ok, guarded.detail, guarded.err);
     if (!guarded.ok) {
       scrub_environment();
@@ -454,18 +452,18 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
   auto bpf = compile_policy(settings.seccomp_policy_path, seccomp_why);
 
   // Each capability on its own, the way the sandboxes use it; one log line each.
-  jail::CapabilityProbeOptions probe_options;
+  probe::NamespaceProbeOptions probe_options;
   probe_options.uid = settings.uid_base;
   probe_options.gid = settings.uid_base;
   probe_options.seccomp = bpf.get();
   HostFacts facts;
-  facts.capabilities = jail::probe_capabilities(probe_options);
+  facts.facilities = probe::namespace_facilities(probe_options);
   facts.seccomp_compiled = bpf != nullptr;
   facts.seccomp_error = seccomp_why;
   facts.kill_process_available = seccomp_policies::kill_process_available();
-  facts.sched_autogroup = sched_autogroup_enabled();
-  if (!bpf) facts.capabilities.items.push_back({"seccomp", false, 0, seccomp_why});
-  for (const auto& c : facts.capabilities.items) log_capability(c.name, c.ok, c.detail, c.err);
+  facts.sched_autogroup = probe::sched_autogroup_enabled();
+  if (!bpf) facts.facilities.items.push_back({"seccomp", false, 0, seccomp_why});
+  for (const auto& c : facts.facilities.items) log_capability(c.name, c.ok, c.detail, c.err);
 
   // namespaces: the whole jail, with the same policy and interpreter as a request, running `pass`.
   jail::JailConfig config;
@@ -495,8 +493,7 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
       if (!created)
         throw std::runtime_error("invalid sandbox configuration: " + created.error().message());
       probe_spawner.emplace(std::move(*created));
-      const auto probe = jail::probe_spawn(*probe_spawner, params);
-      facts.namespace_jail = TrialRun{probe.ok, probe.detail};
+      facts.namespace_jail = probe::jail_trial(*probe_spawner, params);
     }
     namespaces = namespace_verdict(facts, settings);
     log_capability("namespaces+pivot_root+seccomp", namespaces.ok, namespaces.why);
@@ -507,7 +504,7 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
   if (wants_cgroup(settings, namespaces)) {
     const auto v2 = cgroups::probe_v2();
     log_capability("cgroup_v2", v2.usable, v2.reason);
-    CgroupFacts& cgroup = facts.cgroup.emplace();
+    probe::CgroupFacts& cgroup = facts.cgroup.emplace();
     cgroup.v2_usable = v2.usable;
     cgroup.v2_reason = v2.reason;
     if (v2.usable && namespaces.ok) {
@@ -524,7 +521,7 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
           cgroup.delegation_error = leaf.error().message();
         } else {
           params.cgroup_fd = leaf->dir_fd();
-          const auto in_leaf = jail::probe_spawn(*probe_spawner, params);
+          const auto in_leaf = probe::jail_trial(*probe_spawner, params);
           params.cgroup_fd = -1;
           if (in_leaf.ok) {
             cgroup.delegation_error = "";

@@ -6,7 +6,7 @@ namespace pysandbox::executor {
 
 namespace {
 
-// The capabilities the namespace jail needs, in the order the probe reports them.
+// The facilities the namespace jail needs, in the order the probe reports them.
 constexpr const char* kNamespaceNeeds[] = {
     "clone3", "pidfd",     "user_ns",       "pid_ns",      "mount_ns",   "net_ns", "ipc_ns",
     "uts_ns", "cgroup_ns", "mount_private", "bind_rec_ro", "pivot_root", "seccomp"};
@@ -19,10 +19,10 @@ constexpr const char* kHowToGetMore =
     "docker run --privileged --cgroupns=private, or a systemd unit with Delegate=yes).";
 
 // "user_ns (clone(CLONE_NEWUSER): Operation not permitted), pivot_root (...)".
-std::string missing(const jail::HostCapabilities& caps) {
+std::string missing(const probe::Facilities& caps) {
   std::string out;
   for (const char* need : kNamespaceNeeds) {
-    const jail::Capability* c = caps.find(need);
+    const probe::Facility* c = caps.find(need);
     if (c != nullptr && c->ok) continue;
     if (!out.empty()) out += ", ";
     out += std::string(need) + " (" + (c != nullptr ? c->detail : "not probed") + ")";
@@ -31,7 +31,7 @@ std::string missing(const jail::HostCapabilities& caps) {
 }
 
 // Why full mode's cgroup cannot be had; empty when it can. Only for probed cgroup facts.
-std::string cgroup_why_not(const CgroupFacts& cgroup, bool namespaces_ok) {
+std::string cgroup_why_not(const probe::CgroupFacts& cgroup, bool namespaces_ok) {
   if (!cgroup.v2_usable) return cgroup.v2_reason;
   if (!namespaces_ok) return "the namespace sandbox does not work here";
   if (!cgroup.delegation_error) return "not tried";
@@ -51,7 +51,7 @@ bool wants_cgroup(const Settings& settings, const NamespaceVerdict& namespaces) 
 }
 
 bool namespace_trial_possible(const HostFacts& facts) {
-  const auto& caps = facts.capabilities;
+  const auto& caps = facts.facilities;
   return facts.seccomp_compiled && caps.has("clone3") && caps.has("pidfd") && caps.has("user_ns");
 }
 
@@ -60,10 +60,10 @@ NamespaceVerdict namespace_verdict(const HostFacts& facts, const Settings& setti
   if (!facts.seccomp_compiled)
     return {false, "the seccomp policy does not compile here: " + facts.seccomp_error};
   // The jail would fail at its first step; the probe's lines say why.
-  if (!namespace_trial_possible(facts)) return {false, "missing: " + missing(facts.capabilities)};
+  if (!namespace_trial_possible(facts)) return {false, "missing: " + missing(facts.facilities)};
   if (!facts.namespace_jail) return {false, "not tried"};
   if (facts.namespace_jail->ok) return {true, ""};
-  return {false, facts.namespace_jail->detail + "; missing: " + missing(facts.capabilities)};
+  return {false, facts.namespace_jail->detail + "; missing: " + missing(facts.facilities)};
 }
 
 ModeDecision decide_mode(const HostFacts& facts, const Settings& settings) {
@@ -96,7 +96,7 @@ ModeDecision decide_mode(const HostFacts& facts, const Settings& settings) {
            : d.cgroup ? Isolation::kFull
            : ns_ok    ? Isolation::kNamespaces
                       : Isolation::kRlimit;
-  for (const auto& c : facts.capabilities.items) d.capabilities[c.name] = c.ok;
+  for (const auto& c : facts.facilities.items) d.capabilities[c.name] = c.ok;
   d.capabilities["cgroup_v2"] = d.cgroup;
 
   if (forced && wants_namespaces(settings) && !ns_ok) {

@@ -11,15 +11,15 @@
 namespace pysandbox::executor {
 namespace {
 
-const std::vector<std::string> kAllCapabilities = {
+const std::vector<std::string> kAllFacilities = {
     "clone3", "pidfd",    "user_ns",       "net_ns",      "ipc_ns",     "uts_ns", "cgroup_ns",
     "pid_ns", "mount_ns", "mount_private", "bind_rec_ro", "pivot_root", "chroot", "seccomp"};
 
 // A real Linux kernel, root, a delegated cgroup v2: everything works.
 HostFacts full_host() {
   HostFacts f;
-  for (const auto& name : kAllCapabilities) f.capabilities.items.push_back({name, true, 0, ""});
-  f.namespace_jail = TrialRun{true, ""};
+  for (const auto& name : kAllFacilities) f.facilities.items.push_back({name, true, 0, ""});
+  f.namespace_jail = probe::TrialRun{true, ""};
   f.cgroup.emplace();
   f.cgroup->v2_usable = true;
   f.cgroup->delegation_error = "";
@@ -28,7 +28,7 @@ HostFacts full_host() {
 }
 
 void fail(HostFacts& f, const std::string& name, const std::string& detail) {
-  for (auto& c : f.capabilities.items) {
+  for (auto& c : f.facilities.items) {
     if (c.name == name) c = {name, false, 1, detail};
   }
 }
@@ -108,7 +108,7 @@ TEST(Mode, EachOtherMissingFacilityIsListedWhenTheTrialFails) {
     HostFacts f = full_host();
     fail(f, name, "it failed");
     EXPECT_TRUE(namespace_trial_possible(f)) << name;
-    f.namespace_jail = TrialRun{false, "setup step failed"};
+    f.namespace_jail = probe::TrialRun{false, "setup step failed"};
     const ModeDecision d = decide_mode(as_gathered(f, {}), Settings{});
     EXPECT_EQ(d.mode, Isolation::kRlimit) << name;
     EXPECT_EQ(d.namespaces.why,
@@ -130,7 +130,7 @@ TEST(Mode, APolicyThatDoesNotCompileGivesRlimit) {
 TEST(Mode, AGVisorLikeHostGivesRlimitAndNamesPivotRoot) {
   HostFacts f = full_host();
   fail(f, "pivot_root", "pivot_root: Operation not permitted");
-  f.namespace_jail = TrialRun{false, "pivot_root: Operation not permitted"};
+  f.namespace_jail = probe::TrialRun{false, "pivot_root: Operation not permitted"};
   f.cgroup->v2_usable = false;
   f.cgroup->v2_reason = "not cgroup2";
   const ModeDecision d = decide_mode(as_gathered(f, {}), Settings{});
@@ -142,9 +142,9 @@ TEST(Mode, AGVisorLikeHostGivesRlimitAndNamesPivotRoot) {
   EXPECT_EQ(d.cgroup_info.at("reason").as_string(), "not cgroup2");
 }
 
-TEST(Mode, CapabilitiesNeverProbedAreSaidToBe) {
+TEST(Mode, FacilitiesNeverProbedAreSaidToBe) {
   HostFacts f = full_host();
-  f.capabilities.items.clear();
+  f.facilities.items.clear();
   const ModeDecision d = decide_mode(as_gathered(f, {}), Settings{});
   EXPECT_EQ(d.mode, Isolation::kRlimit);
   EXPECT_EQ(d.namespaces.why.rfind("missing: clone3 (not probed), pidfd (not probed)", 0), 0u)
