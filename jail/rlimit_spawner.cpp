@@ -153,7 +153,7 @@ int close_from(unsigned first) noexcept {
       {RLIMIT_STACK, p.stack_bytes, p.stack_bytes, true},
       {RLIMIT_CORE, 0, 0, true},
       // Secondary: gVisor refuses to set these (EPERM); it has no mlock or POSIX message queue
-      // limits to protect anyway. jail::probe_rlimits() reports which ones hold.
+      // limits to protect anyway. probe::rlimits() reports which ones hold.
       {RLIMIT_MEMLOCK, 0, 0, false},
       {RLIMIT_MSGQUEUE, 0, 0, false},
   };

@@ -23,7 +23,7 @@ class BpfProgram;
 namespace pysandbox::jail {
 
 // The namespaces a root server can still give without a user namespace, where the startup probe
-// (probe_root_namespaces) found them to work: under gVisor, PID, mount, network, IPC and UTS
+// (probe::root_namespaces) found them to work: under gVisor, PID, mount, network, IPC and UTS
 // namespaces work while pivot_root, recursive binds and clone3 do not.
 struct RlimitNamespaces {
   unsigned long clone_flags = 0;  // subset of CLONE_NEWPID|NEWNS|NEWNET|NEWIPC|NEWUTS

@@ -15,7 +15,6 @@
 #include <fstream>
 #include <string>
 
-#include "jail/probe.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/sys/syscalls.hpp"
 
@@ -253,21 +252,6 @@ TEST(Spawner, MountFailureNamesTheOperation) {
   auto r = run(config);
   EXPECT_NE(r.setup_failure.find("mount: mount tmpfs on /definitely-not-a-dir"), std::string::npos)
       << r.setup_failure;
-}
-
-TEST(Spawner, ProbeSucceedsOnThisHostAndFailsOnABrokenConfig) {
-  sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  RunParams p;
-  p.host_uid = p.host_gid = kUid;
-  p.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
-  auto good = Spawner::create(shell_config("exit 0"));
-  ASSERT_TRUE(good);
-  EXPECT_TRUE(probe_spawn(*good, p).ok);
-  auto bad = Spawner::create(shell_config("exit 4"));
-  ASSERT_TRUE(bad);
-  auto result = probe_spawn(*bad, p);
-  EXPECT_FALSE(result.ok);
-  EXPECT_EQ(result.detail, "probe process exited with status 4");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "jail/probe.hpp"
+#include "probe/jail_trial.hpp"
 
 #include <poll.h>
 #include <sys/syscall.h>
@@ -10,12 +10,12 @@
 
 #include "jail/sandbox_init.hpp"
 
-namespace pysandbox::jail {
+namespace pysandbox::probe {
 
-ProbeResult probe_spawn(const Spawner& spawner, RunParams params) {
+TrialRun jail_trial(const jail::Spawner& spawner, jail::RunParams params) {
   auto spawned = spawner.spawn(params);
   if (!spawned) return {false, "clone3: " + spawned.error().message()};
-  const ChannelReport report = read_channel_blocking(spawned->channel.get());
+  const jail::ChannelReport report = jail::read_channel_blocking(spawned->channel.get());
   siginfo_t info{};
   while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned->pidfd.get()), &info,
                   WEXITED) != 0) {
@@ -23,13 +23,13 @@ ProbeResult probe_spawn(const Spawner& spawner, RunParams params) {
   }
   if (report.setup_failed) {
     const auto& r = *report.setup_failed;
-    return {false, spawner.describe(SetupFailure{r.step, r.index, r.err})};
+    return {false, spawner.describe(jail::SetupFailure{r.step, r.index, r.err})};
   }
   if (!report.exited) return {false, "the sandbox's init ended without a report"};
   if (report.exited->status != 0) {
-    return {false, "probe process " + describe_wait_status(report.exited->status)};
+    return {false, "probe process " + jail::describe_wait_status(report.exited->status)};
   }
   return {true, {}};
 }
 
-}  // namespace pysandbox::jail
+}  // namespace pysandbox::probe

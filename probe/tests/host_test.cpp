@@ -1,7 +1,5 @@
-// The startup capability probe on this host (a full Linux kernel, root): everything works, and a
-// filter that does not hold is caught.
-#include "jail/capabilities.hpp"
-
+// The startup probes on this host (a full Linux kernel, root): everything works, and a filter
+// that does not hold is caught.
 #include <gtest/gtest.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -9,20 +7,25 @@
 #include <filesystem>
 #include <fstream>
 
+#include "probe/namespaces.hpp"
+#include "probe/proc_environ.hpp"
+#include "probe/rlimits.hpp"
+#include "probe/root_namespaces.hpp"
+#include "probe/seccomp.hpp"
 #include "seccomp_policies/policy.hpp"
 
-namespace pysandbox::jail {
+namespace pysandbox::probe {
 namespace {
 
 constexpr uid_t kUid = 2000970;
 
-TEST(Capabilities, EverythingWorksOnThisHost) {
+TEST(Host, EverythingWorksOnThisHost) {
   const auto program =
       seccomp_policies::Policy::load_file(PYSANDBOX_DATA_DIR "/default.policy").compile();
-  CapabilityProbeOptions o;
+  NamespaceProbeOptions o;
   o.uid = o.gid = kUid;
   o.seccomp = &program;
-  const HostCapabilities caps = probe_capabilities(o);
+  const Facilities caps = namespace_facilities(o);
   std::vector<std::string> names;
   for (const auto& c : caps.items) {
     names.push_back(c.name);
@@ -38,32 +41,32 @@ TEST(Capabilities, EverythingWorksOnThisHost) {
   EXPECT_EQ(caps.find("no_such_thing"), nullptr);
 }
 
-TEST(Capabilities, TheRlimitPolicyHoldsToo) {
+TEST(Host, TheRlimitPolicyHoldsToo) {
   const auto program =
       seccomp_policies::Policy::load_file(PYSANDBOX_DATA_DIR "/rlimit.policy").compile();
-  const Capability c = probe_seccomp(program);
+  const Facility c = seccomp_holds(program);
   EXPECT_TRUE(c.ok) << c.detail;
 }
 
-TEST(Capabilities, AFilterThatDoesNotRefuseNamespacesIsNotGoodEnough) {
+TEST(Host, AFilterThatDoesNotRefuseNamespacesIsNotGoodEnough) {
   const auto allow_all = seccomp_policies::Policy::parse("default allow\n", "t").compile();
-  const Capability c = probe_seccomp(allow_all);
+  const Facility c = seccomp_holds(allow_all);
   EXPECT_FALSE(c.ok);
   EXPECT_NE(c.detail.find("unshare(CLONE_NEWUSER) succeeded under the filter"), std::string::npos)
       << c.detail;
   EXPECT_NE(c.detail.find("socket(AF_INET) succeeded"), std::string::npos) << c.detail;
 }
 
-TEST(Capabilities, AFilterThatCannotLoadIsReportedWithItsErrno) {
+TEST(Host, AFilterThatCannotLoadIsReportedWithItsErrno) {
   const seccomp_policies::BpfProgram empty;  // the kernel refuses an empty program
-  const Capability c = probe_seccomp(empty);
+  const Facility c = seccomp_holds(empty);
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(c.err, EINVAL);
   EXPECT_EQ(c.detail, "loading the filter: Invalid argument");
 }
 
-TEST(Capabilities, RootNamespacesAllWorkHereAndLeaveNothingBehind) {
-  const RootNamespaces ns = probe_root_namespaces();
+TEST(Host, RootNamespacesAllWorkHereAndLeaveNothingBehind) {
+  const RootNamespaces ns = root_namespaces();
   for (const auto& c : ns.items) EXPECT_TRUE(c.ok) << c.name << ": " << c.detail;
   EXPECT_EQ(ns.clone_flags, static_cast<unsigned long>(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
                                                        CLONE_NEWIPC | CLONE_NEWUTS));
@@ -82,17 +85,17 @@ TEST(Capabilities, RootNamespacesAllWorkHereAndLeaveNothingBehind) {
     EXPECT_EQ(line.find(" /tmp tmpfs "), std::string::npos) << line;
 }
 
-TEST(Capabilities, OurEnvironIsGuardedFromOtherUids) {
-  const Capability c = probe_proc_environ_protected(kUid, kUid);
+TEST(Host, OurEnvironIsGuardedFromOtherUids) {
+  const Facility c = proc_environ_protected(kUid, kUid);
   EXPECT_TRUE(c.ok) << c.detail;
 }
 
-TEST(Capabilities, EveryRlimitCanBeLoweredHere) {
-  const auto limits = probe_rlimits();
+TEST(Host, EveryRlimitCanBeLoweredHere) {
+  const auto limits = rlimits();
   ASSERT_EQ(limits.size(), 9u);
   for (const auto& l : limits) EXPECT_TRUE(l.ok) << l.name << ": " << l.detail;
   EXPECT_EQ(limits.front().name, "rlimit_AS");
 }
 
 }  // namespace
-}  // namespace pysandbox::jail
+}  // namespace pysandbox::probe
