@@ -151,7 +151,7 @@ stop() {  # stop: SIGTERM (the image's STOPSIGNAL) and wait; sets $rc
   rc=0; wait "$pid" || rc=$?
 }
 # The refusal line: plain before the log relay starts, a relayed JSON "message" after.
-refusal() { grep -m1 -E '^pysandboxd:|"message":"pysandboxd:' "$log" || tail -1 "$log"; }
+refusal() { grep -m1 -E '"event":"(config_error|startup_failed)"|"message":"pysandboxd:' "$log" || tail -1 "$log"; }
 
 # serve NAME MODE: the running server reports MODE, turns ready (/readyz: the probes of the
 # k8s and Cloud Run manifests) and runs scripts; prints /healthz.
