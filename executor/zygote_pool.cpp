@@ -252,10 +252,15 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
     co_return std::make_error_code(std::errc::resource_unavailable_try_again);
   }
   z.making_uid = uid.uid();
+  // Destroyed with this frame, which the io_context's shutdown may do after the pool (and `z`)
+  // are gone: only touch `z` while the pool lives.
   struct Made {
     Zygote& z;
-    ~Made() { z.making_uid = 0; }
-  } made_guard{z};
+    std::shared_ptr<bool> alive;
+    ~Made() {
+      if (*alive) z.making_uid = 0;
+    }
+  } made_guard{z, alive_};
   zygote::PreforkRequest request;
   request.id = ++next_id_;
   request.host_uid = uid.uid();
