@@ -21,6 +21,7 @@
 
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
+#include "jail/sys/block_signals.hpp"
 #include "jail/sys/syscalls.hpp"
 #include "seccomp_policies/bpf_program.hpp"
 
@@ -262,22 +263,6 @@ const char* step_name(RlimitStep step) {
   return "unknown";
 }
 
-// Blocks every signal of the calling thread for its lifetime: a fork in between inherits the
-// mask, so no server handler (Asio's SIGCHLD/SIGTERM writers) can run in the child before it
-// resets them.
-class BlockAllSignals {
- public:
-  BlockAllSignals() noexcept {
-    sigset_t all;
-    ::sigfillset(&all);
-    ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
-  }
-  ~BlockAllSignals() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-
- private:
-  sigset_t saved_{};
-};
-
 }  // namespace
 
 boost::system::result<RlimitSpawner> RlimitSpawner::create(RlimitJailConfig config) {
@@ -325,7 +310,7 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
                  errors->read.get(), errors->write.get(), init_.get()};
   boost::system::result<pid_t> cloned = boost::system::error_code{};
   {
-    BlockAllSignals blocked;
+    sys::BlockAllSignals blocked;
     cloned = sys::clone_fork(config_.namespaces.clone_flags);
     if (cloned && *cloned == 0) child_main(args);
   }
@@ -347,7 +332,7 @@ boost::system::result<void> run_as_uid(uid_t uid, gid_t gid, int (*fn)(const voi
   if (uid == 0) return sys::errno_code(EINVAL);  // kill(-1) as root would take everything
   boost::system::result<pid_t> helper = boost::system::error_code{};
   {
-    BlockAllSignals blocked;
+    sys::BlockAllSignals blocked;
     helper = sys::clone_fork();
     if (helper && *helper == 0) {
       // Raw syscalls only (see child_main). Exit status = errno or 0.

@@ -8,26 +8,12 @@
 
 #include <cerrno>
 
+#include "jail/sys/block_signals.hpp"
 #include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::probe {
 
 namespace {
-
-class BlockAllSignals {
- public:
-  BlockAllSignals() noexcept {
-    sigset_t all;
-    ::sigfillset(&all);
-    ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
-  }
-  ~BlockAllSignals() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-  BlockAllSignals(const BlockAllSignals&) = delete;
-  BlockAllSignals& operator=(const BlockAllSignals&) = delete;
-
- private:
-  sigset_t saved_{};
-};
 
 long fork_child(const ChildOptions& options) noexcept {
   if (!options.via_clone3) {
@@ -87,7 +73,7 @@ ChildRun run_in_child(const std::function<void(int report_fd)>& child, const Chi
   long pid;
   int fork_err = 0;
   {
-    BlockAllSignals blocked;
+    jail::sys::BlockAllSignals blocked;
     pid = fork_child(options);
     if (pid < 0) fork_err = errno;
     if (pid == 0) {
