@@ -15,8 +15,8 @@
 #include <string_view>
 #include <utility>
 
+#include "base/sys/syscalls.hpp"
 #include "beast_server/log_line.hpp"
-#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -71,10 +71,10 @@ void relay_log_lines(int in, int out) {
 std::optional<LogRelay> LogRelay::start() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
-  jail::sys::UniqueFd read_end(fds[0]);
-  jail::sys::UniqueFd write_end(fds[1]);
+  base::sys::UniqueFd read_end(fds[0]);
+  base::sys::UniqueFd write_end(fds[1]);
   (void)::fcntl(write_end.get(), F_SETPIPE_SZ, kPipeBytes);
-  jail::sys::UniqueFd original(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+  base::sys::UniqueFd original(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
   if (!original) return std::nullopt;
 
   const pid_t pid = ::fork();
@@ -108,7 +108,7 @@ std::optional<LogRelay> LogRelay::start() {
   return LogRelay(pid, std::move(original));
 }
 
-LogRelay::LogRelay(pid_t pid, jail::sys::UniqueFd original_stderr)
+LogRelay::LogRelay(pid_t pid, base::sys::UniqueFd original_stderr)
     : pid_(pid), original_stderr_(std::move(original_stderr)) {}
 
 LogRelay::LogRelay(LogRelay&& other) noexcept
@@ -121,7 +121,7 @@ LogRelay::~LogRelay() { finish(); }
 void LogRelay::watch(const boost::asio::any_io_executor& io) {
   if (pid_ < 0 || child_) return;
   // Without pidfds (gVisor) there is no warm pool, hence no sweep to be protected from.
-  if (auto pidfd = jail::sys::pidfd_open(pid_)) {
+  if (auto pidfd = base::sys::pidfd_open(pid_)) {
     child_ = std::make_unique<jail::Child>(io, pid_, std::move(*pidfd));
   }
 }
@@ -134,7 +134,7 @@ void LogRelay::finish() {
   (void)::dup2(original_stderr_.get(), STDERR_FILENO);
   const auto deadline = std::chrono::steady_clock::now() + kFinishTimeout;
   bool exited = false;
-  if (auto pidfd = jail::sys::pidfd_open(pid_)) {
+  if (auto pidfd = base::sys::pidfd_open(pid_)) {
     pollfd p{pidfd->get(), POLLIN, 0};
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -13,8 +13,8 @@
 #include <memory>
 #include <optional>
 
+#include "base/sys/unique_fd.hpp"
 #include "jail/child.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -41,10 +41,10 @@ class LogRelay {
   void finish();
 
  private:
-  LogRelay(pid_t pid, jail::sys::UniqueFd original_stderr);
+  LogRelay(pid_t pid, base::sys::UniqueFd original_stderr);
 
   pid_t pid_ = -1;
-  jail::sys::UniqueFd original_stderr_;
+  base::sys::UniqueFd original_stderr_;
   std::unique_ptr<jail::Child> child_;
 };
 

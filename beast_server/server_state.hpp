@@ -10,6 +10,7 @@
 #include <optional>
 #include <ostream>
 
+#include "base/sys/unique_fd.hpp"
 #include "beast_server/admission.hpp"
 #include "beast_server/config.hpp"
 #include "beast_server/connection_registry.hpp"
@@ -20,7 +21,6 @@
 #include "beast_server/request_log.hpp"
 #include "beast_server/response_budget.hpp"
 #include "executor/executor.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -62,7 +62,7 @@ struct ServerState {
   bool forced = false;
   // Held open so that, when accept() fails for want of a descriptor, closing it frees one to
   // accept the connection and refuse it with a 503 instead of leaving it in the backlog.
-  jail::sys::UniqueFd spare_fd;
+  base::sys::UniqueFd spare_fd;
   // accept() failures since the last one logged (logged at most once a second).
   std::uint64_t accept_errors_unlogged = 0;
   std::chrono::steady_clock::time_point accept_error_logged;

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/unique_fd.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -58,8 +58,8 @@ std::optional<std::string> check_preload(const std::string& python,
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return std::string("--preload: cannot check the modules: pipe: ") + std::strerror(errno);
   }
-  jail::sys::UniqueFd read_end(fds[0]);
-  jail::sys::UniqueFd write_end(fds[1]);
+  base::sys::UniqueFd read_end(fds[0]);
+  base::sys::UniqueFd write_end(fds[1]);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

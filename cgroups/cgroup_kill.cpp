@@ -14,14 +14,14 @@
 #include <cerrno>
 #include <variant>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/cgroupfs.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::cgroups::detail {
 
 namespace {
 
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
 Error timeout_error(std::string_view leaf_path, std::chrono::milliseconds timeout) {

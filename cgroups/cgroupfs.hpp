@@ -10,12 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/error.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::cgroups::fs {
 
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 
 // "<dir>/<name>" without doubling the slash.
 std::string join(std::string_view dir, std::string_view name);

@@ -11,16 +11,16 @@
 #include <utility>
 #include <vector>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/cgroupfs.hpp"
 #include "cgroups/libcgroup_backend.hpp"
 #include "cgroups/sandboxes.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::cgroups {
 
 namespace {
 
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 
 constexpr std::array<const char*, 3> kControllers = {"memory", "pids", "cpu"};
 constexpr std::size_t kMaxNameLength = 128;
@@ -98,7 +98,8 @@ std::pair<detail::Backend, std::string> choose_backend(const V2Probe& probe) {
     return {detail::Backend::kDirect, init.error().message() + "; leaves use direct cgroupfs I/O"};
   }
   // On a v1/v2 hybrid host cgroup_init succeeds and maps memory/pids/cpu to the v1 hierarchies
-  // (DESIGN.md §3); only trust libcgroup when its table agrees with what we probed.
+  // (see README.md, "Isolation modes"); only trust libcgroup when its table agrees with what we
+  // probed.
   for (const char* c : kControllers) {
     auto mount = detail::libcgroup_mount_point(c);
     if (!mount || *mount != probe.mount_point) {

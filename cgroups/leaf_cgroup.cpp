@@ -31,7 +31,7 @@ std::string format_cpu_max(double cores, std::uint32_t period_usec) {
 }
 
 LeafCgroup::LeafCgroup(std::shared_ptr<detail::Sandboxes> sandboxes, std::string name,
-                       jail::sys::UniqueFd dir_fd)
+                       base::sys::UniqueFd dir_fd)
     : sandboxes_(std::move(sandboxes)),
       name_(std::move(name)),
       path_(sandboxes_->leaf_path(name_)),

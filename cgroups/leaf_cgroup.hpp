@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/error.hpp"
 #include "cgroups/stats.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::cgroups {
 
@@ -61,13 +61,13 @@ class LeafCgroup {
  private:
   friend class Delegation;
   LeafCgroup(std::shared_ptr<detail::Sandboxes> sandboxes, std::string name,
-             jail::sys::UniqueFd dir_fd);
+             base::sys::UniqueFd dir_fd);
   void destroy_now() noexcept;
 
   std::shared_ptr<detail::Sandboxes> sandboxes_;  // null: owns nothing
   std::string name_;
   std::string path_;
-  jail::sys::UniqueFd dir_fd_;
+  base::sys::UniqueFd dir_fd_;
 };
 
 }  // namespace pysandbox::cgroups

@@ -13,7 +13,7 @@
 
 namespace pysandbox::cgroups::detail {
 
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 
 Sandboxes::Sandboxes(SandboxesConfig config, UniqueFd dir_fd)
     : config_(std::move(config)), dir_fd_(std::move(dir_fd)) {

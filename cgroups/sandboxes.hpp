@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/error.hpp"
 #include "cgroups/libcgroup_backend.hpp"
 #include "cgroups/stale_leaf_reaper.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::cgroups::detail {
 
@@ -29,7 +29,7 @@ struct SandboxesConfig {
 
 class Sandboxes {
  public:
-  Sandboxes(SandboxesConfig config, jail::sys::UniqueFd dir_fd);
+  Sandboxes(SandboxesConfig config, base::sys::UniqueFd dir_fd);
   Sandboxes(const Sandboxes&) = delete;
   Sandboxes& operator=(const Sandboxes&) = delete;
   // Retries the reaper with a bounded wait (kill_timeout per leaf) and logs what survives.
@@ -41,7 +41,7 @@ class Sandboxes {
 
   // Creates <dir>/<name> (which must not exist) with `values` written, and opens it
   // O_RDONLY|O_DIRECTORY|O_CLOEXEC. On failure the half-made leaf is removed again.
-  Result<jail::sys::UniqueFd> create(const std::string& name,
+  Result<base::sys::UniqueFd> create(const std::string& name,
                                      const std::vector<ControlValue>& values);
 
   // rmdir of an unpopulated leaf (child cgroups first, if it has any). A missing leaf counts as
@@ -66,7 +66,7 @@ class Sandboxes {
 
   SandboxesConfig config_;
   std::string relative_;  // config_.dir below the mount point, as libcgroup names cgroups
-  jail::sys::UniqueFd dir_fd_;
+  base::sys::UniqueFd dir_fd_;
   StaleLeafReaper reaper_;
 };
 

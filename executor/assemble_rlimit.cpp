@@ -9,13 +9,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "base/sys/syscalls.hpp"
+#include "base/sys/unique_fd.hpp"
 #include "executor/rlimit_executor.hpp"
 #include "executor/startup.hpp"
 #include "jail/rlimit_spawner.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
-#include "jail/sys/syscalls.hpp"
-#include "jail/sys/unique_fd.hpp"
 #include "probe/proc_environ.hpp"
 #include "probe/rlimits.hpp"
 #include "probe/root_namespaces.hpp"
@@ -40,7 +40,7 @@ std::string probe_rlimit_spawn(const jail::RlimitSpawner& spawner, const jail::S
     params.create_cwd = true;
     params.env = {"HOME=" + params.cwd, "TMPDIR=" + params.cwd};
   }
-  jail::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   params.switch_ids = options.switch_ids;
   params.uid = uid;
   params.gid = gid;
@@ -49,7 +49,7 @@ std::string probe_rlimit_spawn(const jail::RlimitSpawner& spawner, const jail::S
   auto spawned = spawner.spawn(params);
   if (!spawned) return "fork: " + spawned.error().message();
   const jail::ChannelReport report = jail::read_channel_blocking(spawned->channel.get());
-  auto status = jail::sys::wait4_blocking(spawned->pid);
+  auto status = base::sys::wait4_blocking(spawned->pid);
   std::string cleanup;
   if (options.switch_ids) {
     (void)jail::kill_all_of_uid(uid, gid);
@@ -130,7 +130,7 @@ std::unique_ptr<Executor> assemble_rlimit(boost::asio::any_io_executor io, Setti
   std::string orphans = "reparented to the server (child subreaper), killed and reaped by it";
   if (::getpid() == 1) {
     orphans = "reparented to the server (pid 1), killed and reaped by it";
-  } else if (auto sub = jail::sys::become_child_subreaper(); !sub) {
+  } else if (auto sub = base::sys::become_child_subreaper(); !sub) {
     orphans = "reparented to the system's init: killed by the server, reaped by init";
     log_capability("child_subreaper", false,
                    "prctl(PR_SET_CHILD_SUBREAPER): " + sub.error().message(), sub.error().value());

@@ -4,10 +4,10 @@
 
 #include <stdexcept>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/probe.hpp"
 #include "executor/mode.hpp"
 #include "executor/startup.hpp"
-#include "jail/sys/unique_fd.hpp"
 #include "probe/jail_trial.hpp"
 #include "probe/namespaces.hpp"
 #include "probe/scheduler.hpp"
@@ -32,7 +32,7 @@ ProbedHost probe_host(const Settings& settings, const seccomp_policies::BpfProgr
   if (!bpf) facts.facilities.items.push_back({"seccomp", false, 0, seccomp_why});
   for (const auto& c : facts.facilities.items) log_capability(c.name, c.ok, c.detail, c.err);
 
-  jail::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   jail::RunParams params;
   params.host_uid = settings.uid_base;
   params.host_gid = settings.uid_base;

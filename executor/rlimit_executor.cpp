@@ -53,7 +53,7 @@ class RlimitChild {
   ~RlimitChild() {
     if (reaped_) return;
     kill();
-    (void)jail::sys::wait4_blocking(pid_);
+    (void)base::sys::wait4_blocking(pid_);
   }
 
   // The group (setsid made pid == pgid), the process itself (in case it had not yet called
@@ -73,8 +73,8 @@ class RlimitChild {
     }
   }
 
-  jail::sys::Result<jail::sys::ExitStatus> reap() {
-    auto st = jail::sys::wait4_nohang(pid_);
+  base::sys::Result<base::sys::ExitStatus> reap() {
+    auto st = base::sys::wait4_nohang(pid_);
     if (st && st->exited) reaped_ = true;
     if (!st) reaped_ = st.error().value() == ECHILD;
     return st;
@@ -140,7 +140,7 @@ awaitable<bool> clear_uid(jail::ChildReaper& reaper, uid_t uid, gid_t gid, std::
         // towards the uid's RLIMIT_NPROC until its parent reaps it.
         if (!p.our_child) continue;
         if (!reaper.watching(p.pid)) {
-          if (auto st = jail::sys::wait4_nohang(p.pid); st && st->exited) continue;
+          if (auto st = base::sys::wait4_nohang(p.pid); st && st->exited) continue;
         }
       }
       ++left;
@@ -175,7 +175,7 @@ class RlimitSandbox final : public SandboxProcess {
   void kill() noexcept override { child_.stop(); }
   void force_kill() noexcept override { child_.kill(); }
 
-  awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() override {
+  awaitable<base::sys::Result<base::sys::ExitStatus>> wait_exit() override {
     auto exited = co_await reaper_.async_wait_exited(pid_);
     // init is over (it ended the run's other processes, as far as it could signal them):
     // whatever is left (a process of its group that is not its uid's) dies now, while init's

@@ -6,14 +6,14 @@ namespace pysandbox::executor {
 
 boost::system::result<RunIo> make_run_io(const ExecuteRequest& request) {
   RunIo io;
-  auto script = jail::sys::make_sealed_memfd("script", request.script);
+  auto script = base::sys::make_sealed_memfd("script", request.script);
   if (!script) return script.error();
   io.script = std::move(*script);
-  auto in = jail::sys::make_sealed_memfd("stdin", request.stdin_data);
+  auto in = base::sys::make_sealed_memfd("stdin", request.stdin_data);
   if (!in) return in.error();
   io.stdin_data = std::move(*in);
   for (auto* pipe : {&io.out, &io.err, &io.result}) {
-    auto p = jail::sys::make_pipe();
+    auto p = base::sys::make_pipe();
     if (!p) return p.error();
     *pipe = std::move(*p);
   }

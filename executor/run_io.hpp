@@ -5,15 +5,15 @@
 #include <chrono>
 #include <string>
 
+#include "base/sys/syscalls.hpp"
 #include "executor/types.hpp"
-#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::executor {
 
 // The pipes and memfds of one run. The parent keeps the read ends; the child gets the rest.
 struct RunIo {
-  jail::sys::UniqueFd script, stdin_data;
-  jail::sys::Pipe out, err, result;
+  base::sys::UniqueFd script, stdin_data;
+  base::sys::Pipe out, err, result;
 };
 
 boost::system::result<RunIo> make_run_io(const ExecuteRequest& request);

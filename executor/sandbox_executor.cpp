@@ -83,7 +83,7 @@ class NamespaceSandbox final : public SandboxProcess {
     child_->kill();
     if (leaf_) (void)leaf_->kill();
   }
-  awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() override {
+  awaitable<base::sys::Result<base::sys::ExitStatus>> wait_exit() override {
     co_return co_await child_->async_wait_exit();
   }
   std::optional<cgroups::LeafStats> stats() const override {
@@ -144,7 +144,7 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   // Warm start when a zygote has a sandbox ready for it; otherwise (no pool, none ready) cold.
   // Both give the same jail: the zygote's sandbox ran the same steps, ahead of time.
   std::unique_ptr<jail::Child> init;
-  jail::sys::UniqueFd channel;
+  base::sys::UniqueFd channel;
   UidLease uid;
   std::string zygote_flavour;
   if (pool_) {

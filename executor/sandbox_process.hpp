@@ -6,8 +6,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 
+#include "base/sys/syscalls.hpp"
 #include "cgroups/stats.hpp"
-#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::executor {
 
@@ -25,7 +25,7 @@ class SandboxProcess {
   virtual void force_kill() noexcept { kill(); }
 
   // Completes when the sandbox's main process has exited and was reaped: its status and rusage.
-  virtual boost::asio::awaitable<jail::sys::Result<jail::sys::ExitStatus>> wait_exit() = 0;
+  virtual boost::asio::awaitable<base::sys::Result<base::sys::ExitStatus>> wait_exit() = 0;
 
   // After wait_exit(): returns once no process of the sandbox is left (stragglers killed).
   // Where the main process is the sandbox's PID-namespace init, its exit already means that.

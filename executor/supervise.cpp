@@ -21,7 +21,7 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 }  // namespace
 
-void collect_fds_in_flight() noexcept { jail::sys::release_unix_socket(); }
+void collect_fds_in_flight() noexcept { base::sys::release_unix_socket(); }
 
 awaitable<Supervised> supervise(SandboxProcess& sandbox, RunStreams streams,
                                 const SuperviseLimits& limits, CancelSignal* cancel) {

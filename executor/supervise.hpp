@@ -11,12 +11,12 @@
 #include <chrono>
 #include <optional>
 
+#include "base/sys/syscalls.hpp"
 #include "cgroups/stats.hpp"
 #include "executor/cancel.hpp"
 #include "executor/output_capture.hpp"
 #include "executor/sandbox_process.hpp"
 #include "jail/sandbox_init.hpp"
-#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::executor {
 
@@ -24,10 +24,10 @@ using Clock = std::chrono::steady_clock;
 
 // The parent's read ends of a run's channels.
 struct RunStreams {
-  jail::sys::UniqueFd out, err, result;
+  base::sys::UniqueFd out, err, result;
   // The sandbox's channel (jail/sandbox_init.hpp): setup failure, running, exited; EOF when its
   // init is gone.
-  jail::sys::UniqueFd channel;
+  base::sys::UniqueFd channel;
 };
 
 struct SuperviseLimits {
@@ -50,7 +50,7 @@ struct Supervised {
 
   BoundedBuffer out, err, result, channel;
   jail::ChannelReport report;  // what the channel said, decoded
-  jail::sys::Result<jail::sys::ExitStatus> exit = boost::system::error_code{};
+  base::sys::Result<base::sys::ExitStatus> exit = boost::system::error_code{};
   std::optional<cgroups::LeafStats> cgroup;
   bool timed_out = false;
   bool output_limited = false;  // stdout/stderr (not truncating) or the result past the cap

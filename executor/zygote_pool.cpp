@@ -20,9 +20,9 @@
 #include <sstream>
 
 #include "base/log.hpp"
+#include "base/sys/fd_passing.hpp"
 #include "cgroups/cgroupfs.hpp"
 #include "jail/sandbox_init.hpp"
-#include "jail/sys/fd_passing.hpp"
 #include "zygote/protocol.hpp"
 
 namespace pysandbox::executor {
@@ -152,10 +152,10 @@ void ZygotePool::log(std::string_view event, const Zygote& z, std::string_view d
 }
 
 boost::system::result<void> ZygotePool::launch(Zygote& z) {
-  auto pair = jail::sys::make_seqpacket_pair();
+  auto pair = base::sys::make_seqpacket_pair();
   if (!pair) return pair.error();
-  jail::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!devnull) return jail::sys::last_errno();
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!devnull) return base::sys::last_errno();
 
   // execve's arrays, built before clone: the child only calls async-signal-safe functions. The
   // cold sandbox's interpreter and flags: the zygote is that same interpreter.
@@ -171,7 +171,7 @@ boost::system::result<void> ZygotePool::launch(Zygote& z) {
   const pid_t parent = ::getpid();
 
   z.bound_files = bound_files();
-  auto cloned = jail::sys::clone3_pidfd(0, -1);
+  auto cloned = base::sys::clone3_pidfd(0, -1);
   if (!cloned) return cloned.error();
   if (cloned->pid == 0) {
     // The server's death ends the zygote (the parent-death signal survives execve); the
@@ -193,13 +193,13 @@ boost::system::result<void> ZygotePool::launch(Zygote& z) {
   config["parent_pid"] = parent;
   config["fault_exit_after_fork"] = options_.fault_exit_after_fork;
   const std::string text = boost::json::serialize(config);
-  if (auto sent = jail::sys::send_with_fds(pair->first.get(), std::as_bytes(std::span(text)), {});
+  if (auto sent = base::sys::send_with_fds(pair->first.get(), std::as_bytes(std::span(text)), {});
       !sent || text.size() > zygote::kMaxConfigBytes) {
-    jail::sys::kill_and_reap(cloned->pidfd.get());
+    base::sys::kill_and_reap(cloned->pidfd.get());
     return sent ? protocol_error() : sent.error();
   }
-  if (auto nb = jail::sys::set_nonblocking(pair->first.get()); !nb) {
-    jail::sys::kill_and_reap(cloned->pidfd.get());
+  if (auto nb = base::sys::set_nonblocking(pair->first.get()); !nb) {
+    base::sys::kill_and_reap(cloned->pidfd.get());
     return nb.error();
   }
   z.process = std::make_unique<jail::Child>(io_, cloned->pid, std::move(cloned->pidfd));
@@ -211,7 +211,7 @@ awaitable<boost::system::result<void>> ZygotePool::await_hello(Zygote& z) {
   if (!co_await readable_within(*z.control, options_.hello_timeout))
     co_return std::make_error_code(std::errc::timed_out);
   char buf[zygote::kMaxHelloBytes];
-  auto got = jail::sys::recv_with_fds(z.control->native_handle(),
+  auto got = base::sys::recv_with_fds(z.control->native_handle(),
                                       std::as_writable_bytes(std::span(buf, sizeof buf)));
   if (!got) co_return got.error();
   if (got->bytes == 0 || got->truncated || got->fd_count != 0) {
@@ -278,7 +278,7 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
     }
   } in_flight{this, alive_};
 
-  if (auto sent = jail::sys::send_with_fds(z.control->native_handle(),
+  if (auto sent = base::sys::send_with_fds(z.control->native_handle(),
                                            std::as_bytes(std::span(&request, 1)), {});
       !sent) {
     z.last_error = "send: " + sent.error().message();
@@ -289,7 +289,7 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
     co_return std::make_error_code(std::errc::timed_out);
   }
   zygote::PreforkReply reply;
-  auto got = jail::sys::recv_with_fds(z.control->native_handle(),
+  auto got = base::sys::recv_with_fds(z.control->native_handle(),
                                       std::as_writable_bytes(std::span(&reply, 1)));
   if (!got) {
     z.last_error = "recv: " + got.error().message();
@@ -382,7 +382,7 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
       z.state = State::kDead;
       log("zygote_failed", z, z.last_error);
     } else {
-      jail::sys::Result<jail::sys::ExitStatus> exited = boost::system::error_code{};
+      base::sys::Result<base::sys::ExitStatus> exited = boost::system::error_code{};
       auto hello = co_await await_hello(z);
       if (!*alive) co_return;
       if (hello) {
@@ -437,10 +437,10 @@ void ZygotePool::sweep_orphans_when_idle() {
     pid_t pid = 0;
     while (children >> pid) {
       if (jail::Child::is_watched(pid)) continue;
-      auto pidfd = jail::sys::pidfd_open(pid);
+      auto pidfd = base::sys::pidfd_open(pid);
       if (!pidfd) continue;  // gone meanwhile
       base::log("pool", "orphan_reaped", {{"pid", pid}});
-      jail::sys::kill_and_reap(pidfd->get());
+      base::sys::kill_and_reap(pidfd->get());
     }
   }
 }
@@ -555,7 +555,7 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
   run.processes = limits.processes;
   run.open_files = limits.open_files;
   run.file_size = limits.file_size;
-  if (auto sent = jail::sys::send_with_fds(ahead.handover.get(), std::as_bytes(std::span(&run, 1)),
+  if (auto sent = base::sys::send_with_fds(ahead.handover.get(), std::as_bytes(std::span(&run, 1)),
                                            std::span<const int>(fds.data(), fds.size()));
       !sent) {
     co_return sent.error();

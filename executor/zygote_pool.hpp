@@ -30,10 +30,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/sys/unique_fd.hpp"
 #include "executor/uid_pool.hpp"
 #include "jail/child.hpp"
 #include "jail/spawner.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::executor {
 
@@ -59,7 +59,7 @@ struct PoolOptions {
 
 struct PoolSpawned {
   std::unique_ptr<jail::Child> init;  // the sandbox's init
-  jail::sys::UniqueFd channel;        // its channel's read end (jail/sandbox_init.hpp)
+  base::sys::UniqueFd channel;        // its channel's read end (jail/sandbox_init.hpp)
   UidLease uid;                       // its uid, until nothing of it is left
   std::string flavour;
 };
@@ -97,8 +97,8 @@ class ZygotePool {
   // A sandbox made ahead of its run.
   struct Ahead {
     std::unique_ptr<jail::Child> init;
-    jail::sys::UniqueFd channel;
-    jail::sys::UniqueFd handover;
+    base::sys::UniqueFd channel;
+    base::sys::UniqueFd handover;
     UidLease uid;
     bool running = false;  // its runner said it waits for its run
   };

@@ -27,21 +27,21 @@ bool Child::is_watched(pid_t pid) {
   return g_watched.contains(pid);
 }
 
-Child::Child(boost::asio::any_io_executor io, pid_t pid, sys::UniqueFd pidfd)
+Child::Child(boost::asio::any_io_executor io, pid_t pid, base::sys::UniqueFd pidfd)
     : pid_(pid), pidfd_(std::move(io), pidfd.release()) {
   std::lock_guard lock(g_watched_mutex);
   g_watched.insert(pid_);
 }
 
 Child::~Child() {
-  if (!reaped_ && pidfd_.is_open()) sys::kill_and_reap(pidfd_.native_handle());
+  if (!reaped_ && pidfd_.is_open()) base::sys::kill_and_reap(pidfd_.native_handle());
   if (!reaped_) unwatch(pid_);
 }
 
 void Child::kill() noexcept {
   if (reaped_ || !pidfd_.is_open()) return;
   // ESRCH only means it is already gone.
-  (void)sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL);
+  (void)base::sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL);
 }
 
 bool Child::exited() const noexcept {
@@ -54,14 +54,14 @@ bool Child::exited() const noexcept {
 
 void Child::signal(int sig) noexcept {
   if (reaped_ || !pidfd_.is_open()) return;
-  (void)sys::pidfd_send_signal(pidfd_.native_handle(), sig);
+  (void)base::sys::pidfd_send_signal(pidfd_.native_handle(), sig);
 }
 
-boost::asio::awaitable<sys::Result<sys::ExitStatus>> Child::async_wait_exit() {
+boost::asio::awaitable<base::sys::Result<base::sys::ExitStatus>> Child::async_wait_exit() {
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
   for (;;) {
-    auto status = sys::reap_pidfd(pidfd_.native_handle());
+    auto status = base::sys::reap_pidfd(pidfd_.native_handle());
     if (!status) co_return status;
     if (status->exited) {
       reaped_ = true;

@@ -8,13 +8,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 
 class Child {
  public:
-  Child(boost::asio::any_io_executor io, pid_t pid, sys::UniqueFd pidfd);
+  Child(boost::asio::any_io_executor io, pid_t pid, base::sys::UniqueFd pidfd);
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   ~Child();
@@ -37,7 +37,7 @@ class Child {
   static bool is_watched(pid_t pid);
 
   // Waits until the pidfd turns readable (the process exited), then reaps it without blocking.
-  boost::asio::awaitable<sys::Result<sys::ExitStatus>> async_wait_exit();
+  boost::asio::awaitable<base::sys::Result<base::sys::ExitStatus>> async_wait_exit();
 
  private:
   pid_t pid_;

@@ -77,7 +77,7 @@ bool ChildReaper::poll_one(pid_t pid, Waiter& waiter) noexcept {
     // WNOWAIT: look, do not reap (see async_wait_exited).
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0) break;
     if (errno == EINTR) continue;
-    waiter.error = sys::last_errno();  // ECHILD: not our child, or reaped by someone else
+    waiter.error = base::sys::last_errno();  // ECHILD: not our child, or reaped by someone else
     waiter.done = true;
     return true;
   }
@@ -108,8 +108,8 @@ void ChildReaper::idle_if_unused() {
   if (fallback_armed_) fallback_->cancel();
 }
 
-boost::asio::awaitable<sys::Result<void>> ChildReaper::async_wait_exited(pid_t pid) {
-  if (!*alive_ || pid <= 0 || waiters_.count(pid) != 0) co_return sys::errno_code(EINVAL);
+boost::asio::awaitable<base::sys::Result<void>> ChildReaper::async_wait_exited(pid_t pid) {
+  if (!*alive_ || pid <= 0 || waiters_.count(pid) != 0) co_return base::sys::errno_code(EINVAL);
   boost::asio::steady_timer wake(io_, boost::asio::steady_timer::time_point::max());
   Waiter waiter;
   waiter.wake = &wake;
@@ -136,7 +136,7 @@ boost::asio::awaitable<sys::Result<void>> ChildReaper::async_wait_exited(pid_t p
     }
   }
   if (waiter.error) co_return waiter.error;
-  co_return sys::Result<void>{};
+  co_return base::sys::Result<void>{};
 }
 
 }  // namespace pysandbox::jail

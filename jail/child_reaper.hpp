@@ -20,7 +20,7 @@
 #include <memory>
 #include <optional>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 
@@ -41,10 +41,10 @@ class ChildReaper final : public boost::asio::execution_context::service {
 
   // Completes once `pid` (a child of this process) has exited, WITHOUT reaping it: while the
   // zombie exists its pid, and so its process group id, cannot be reused, so the caller can
-  // still signal the group safely; it then reaps with sys::wait4_nohang(pid). Signals coalesce,
-  // so every SIGCHLD polls every registered pid; a slow timer polls too, in case a signal was
-  // lost anyway. One waiter per pid; ECHILD if `pid` is not our child.
-  boost::asio::awaitable<sys::Result<void>> async_wait_exited(pid_t pid);
+  // still signal the group safely; it then reaps with base::sys::wait4_nohang(pid). Signals
+  // coalesce, so every SIGCHLD polls every registered pid; a slow timer polls too, in case a signal
+  // was lost anyway. One waiter per pid; ECHILD if `pid` is not our child.
+  boost::asio::awaitable<base::sys::Result<void>> async_wait_exited(pid_t pid);
 
   // Whether `pid` has a waiter (so nobody else may reap it).
   bool watching(pid_t pid) const { return waiters_.count(pid) != 0; }

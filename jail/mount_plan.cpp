@@ -12,7 +12,7 @@
 #include <set>
 #include <system_error>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 
@@ -105,7 +105,7 @@ int make_bind_read_only(const char* target) noexcept {
     return 0;
   if (errno != ENOSYS) return errno;
   unsigned long have = 0;
-  if (int rc = sys::raw_statfs_flags(target, &have); rc != 0) return -rc;
+  if (int rc = base::sys::raw_statfs_flags(target, &have); rc != 0) return -rc;
   unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
   if (have & ST_NOEXEC) flags |= MS_NOEXEC;
   if (have & ST_NOATIME) flags |= MS_NOATIME;
@@ -151,12 +151,12 @@ int apply_mount_op(const MountOp& op) noexcept {
     case Kind::kMountEmptyProc: {
       // proc shows the PID namespace of the process that mounts it: a helper in a new one
       // mounts it (sharing our mount namespace) and exits, leaving that namespace empty.
-      auto pid = sys::clone_fork(CLONE_NEWPID);
+      auto pid = base::sys::clone_fork(CLONE_NEWPID);
       if (!pid) return pid.error().value();
       if (*pid == 0) {
         ::_exit(::mount("proc", op.target.c_str(), "proc", op.flags, nullptr) == 0 ? 0 : errno);
       }
-      auto status = sys::wait4_blocking(*pid);
+      auto status = base::sys::wait4_blocking(*pid);
       if (!status) return status.error().value();
       return status->signal != 0 ? ECHILD : status->code;
     }
@@ -164,7 +164,7 @@ int apply_mount_op(const MountOp& op) noexcept {
       // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
       // the new root (pivot_root(2), "new_root and put_old may be the same directory").
       if (::chdir(op.target.c_str()) != 0) return errno;
-      if (int rc = sys::raw_pivot_root(".", "."); rc != 0) return -rc;
+      if (int rc = base::sys::raw_pivot_root(".", "."); rc != 0) return -rc;
       if (::umount2(".", MNT_DETACH) != 0) return errno;
       return ::chdir("/") == 0 ? 0 : errno;
     }

@@ -19,10 +19,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/sys/block_signals.hpp"
+#include "base/sys/syscalls.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
-#include "jail/sys/block_signals.hpp"
-#include "jail/sys/syscalls.hpp"
 #include "seccomp_policies/bpf_program.hpp"
 
 namespace pysandbox::jail {
@@ -64,14 +64,14 @@ struct ChildArgs {
 // Closes everything from `first` up. gVisor refuses close_range with an upper bound past its fd
 // table (EINVAL for ~0U), so retry with the fd limit, then one fd at a time.
 int close_from(unsigned first) noexcept {
-  if (sys::raw_close_range(first, ~0U, 0) == 0) return 0;
+  if (base::sys::raw_close_range(first, ~0U, 0) == 0) return 0;
   rlimit rl{};
   unsigned last = kCloexecLoopEnd;
   if (::syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
       rl.rlim_max > first && rl.rlim_max < static_cast<rlim_t>(kCloexecLoopEnd)) {
     last = static_cast<unsigned>(rl.rlim_max);
   }
-  if (sys::raw_close_range(first, last - 1, 0) == 0) return 0;
+  if (base::sys::raw_close_range(first, last - 1, 0) == 0) return 0;
   for (unsigned fd = first; fd < last; ++fd) ::close(static_cast<int>(fd));
   return 0;
 }
@@ -195,7 +195,8 @@ int close_from(unsigned first) noexcept {
   // holds the only read end of our setup channel (in a PID namespace of our own the parent is
   // outside it, and getppid() says 0 either way).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(err_fd, RlimitStep::kParentDeath, 0, errno);
-  if ((!(ns.clone_flags & CLONE_NEWPID) && ::getppid() != a.parent) || !sys::has_reader(err_fd))
+  if ((!(ns.clone_flags & CLONE_NEWPID) && ::getppid() != a.parent) ||
+      !base::sys::has_reader(err_fd))
     fail(err_fd, RlimitStep::kParentDeath, 1, ESRCH);
 
   // no_new_privs before seccomp: it lets an unprivileged task install a filter and makes
@@ -281,7 +282,7 @@ boost::system::result<RlimitSpawner> RlimitSpawner::create(RlimitJailConfig conf
   RlimitSpawner s;
   s.tmpfs_data_ = "size=" + std::to_string(ns.tmpfs_bytes) + ",mode=1777";
   s.init_.reset(::open(config.init_path.c_str(), O_PATH | O_CLOEXEC));
-  if (!s.init_) return sys::last_errno();
+  if (!s.init_) return base::sys::last_errno();
   s.config_ = std::move(config);
   return s;
 }
@@ -302,7 +303,7 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
   for (const auto& kv : params.env) envp.push_back(kv.c_str());
   envp.push_back(nullptr);
 
-  auto errors = sys::make_pipe();
+  auto errors = base::sys::make_pipe();
   if (!errors) return errors.error();
 
   ChildArgs args{&config_,           tmpfs_data_.c_str(), &params,
@@ -310,8 +311,8 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
                  errors->read.get(), errors->write.get(), init_.get()};
   boost::system::result<pid_t> cloned = boost::system::error_code{};
   {
-    sys::BlockAllSignals blocked;
-    cloned = sys::clone_fork(config_.namespaces.clone_flags);
+    base::sys::BlockAllSignals blocked;
+    cloned = base::sys::clone_fork(config_.namespaces.clone_flags);
     if (cloned && *cloned == 0) child_main(args);
   }
   if (!cloned) return cloned.error();
@@ -329,11 +330,11 @@ std::string RlimitSpawner::describe(const SetupFailure& failure) {
 
 boost::system::result<void> run_as_uid(uid_t uid, gid_t gid, int (*fn)(const void*) noexcept,
                                        const void* arg) {
-  if (uid == 0) return sys::errno_code(EINVAL);  // kill(-1) as root would take everything
+  if (uid == 0) return base::sys::errno_code(EINVAL);  // kill(-1) as root would take everything
   boost::system::result<pid_t> helper = boost::system::error_code{};
   {
-    sys::BlockAllSignals blocked;
-    helper = sys::clone_fork();
+    base::sys::BlockAllSignals blocked;
+    helper = base::sys::clone_fork();
     if (helper && *helper == 0) {
       // Raw syscalls only (see child_main). Exit status = errno or 0.
       if (::syscall(SYS_setgroups, 0, nullptr) != 0) ::_exit(errno);
@@ -346,10 +347,10 @@ boost::system::result<void> run_as_uid(uid_t uid, gid_t gid, int (*fn)(const voi
     }
   }
   if (!helper) return helper.error();
-  auto status = sys::wait4_blocking(*helper);
+  auto status = base::sys::wait4_blocking(*helper);
   if (!status) return status.error();
-  if (status->signal != 0) return sys::errno_code(EINTR);
-  if (status->code != 0) return sys::errno_code(status->code);
+  if (status->signal != 0) return base::sys::errno_code(EINTR);
+  if (status->code != 0) return base::sys::errno_code(status->code);
   return {};
 }
 

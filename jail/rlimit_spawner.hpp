@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/sys/unique_fd.hpp"
 #include "jail/spawner.hpp"  // Rlimits, SetupFailure
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::seccomp_policies {
 class BpfProgram;
@@ -89,7 +89,7 @@ enum class RlimitStep : std::int32_t {
 struct RlimitSpawned {
   pid_t pid = -1;  // the run's init; also its process group and session id (setsid)
   // The read end of the run's channel (jail/sandbox_init.hpp).
-  sys::UniqueFd channel;
+  base::sys::UniqueFd channel;
 };
 
 class RlimitSpawner {
@@ -108,7 +108,7 @@ class RlimitSpawner {
   RlimitSpawner() = default;
   RlimitJailConfig config_;
   std::string tmpfs_data_;  // "size=N,mode=1777", built once
-  sys::UniqueFd init_;
+  base::sys::UniqueFd init_;
 };
 
 // Runs `fn(arg)` in a throwaway child that has taken uid/gid (no supplementary groups), and

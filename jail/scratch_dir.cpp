@@ -193,13 +193,13 @@ int remove_entries_owned_by_raw(const char* dir, uid_t uid, std::size_t* removed
   return first_error;
 }
 
-sys::Result<std::vector<std::string>> entries_owned_by(int dir_fd, uid_t uid) {
+base::sys::Result<std::vector<std::string>> entries_owned_by(int dir_fd, uid_t uid) {
   std::vector<std::string> out;
-  if (::lseek(dir_fd, 0, SEEK_SET) != 0) return sys::last_errno();
+  if (::lseek(dir_fd, 0, SEEK_SET) != 0) return base::sys::last_errno();
   alignas(8) char buf[kListBytes];
   for (;;) {
     const long n = ::syscall(SYS_getdents64, dir_fd, buf, sizeof buf);
-    if (n < 0) return sys::last_errno();
+    if (n < 0) return base::sys::last_errno();
     if (n == 0) return out;
     for (long off = 0; off < n;) {
       const auto* d = reinterpret_cast<const dirent64*>(buf + off);
@@ -212,29 +212,30 @@ sys::Result<std::vector<std::string>> entries_owned_by(int dir_fd, uid_t uid) {
   }
 }
 
-sys::Result<void> remove_tree_at(int parent_fd, const char* name) {
-  if (int err = remove_tree_raw(parent_fd, name); err != 0) return sys::errno_code(err);
+base::sys::Result<void> remove_tree_at(int parent_fd, const char* name) {
+  if (int err = remove_tree_raw(parent_fd, name); err != 0) return base::sys::errno_code(err);
   return {};
 }
 
-sys::Result<std::size_t> remove_entries_owned_by(const std::string& dir, uid_t uid) {
+base::sys::Result<std::size_t> remove_entries_owned_by(const std::string& dir, uid_t uid) {
   std::size_t removed = 0;
   if (int err = remove_entries_owned_by_raw(dir.c_str(), uid, &removed); err != 0)
-    return sys::errno_code(err);
+    return base::sys::errno_code(err);
   return removed;
 }
 
 // ---------------------------------------------------------------------------------------------
 
-sys::Result<ScratchRoot> ScratchRoot::create(const std::string& base, bool shared) {
-  if (base.empty() || base[0] != '/') return sys::errno_code(EINVAL);
-  if (::mkdir(base.c_str(), 0711) != 0 && errno != EEXIST) return sys::last_errno();
+base::sys::Result<ScratchRoot> ScratchRoot::create(const std::string& base, bool shared) {
+  if (base.empty() || base[0] != '/') return base::sys::errno_code(EINVAL);
+  if (::mkdir(base.c_str(), 0711) != 0 && errno != EEXIST) return base::sys::last_errno();
   ScratchRoot root;
   root.base_fd_.reset(::open(base.c_str(), kDirFlags));
-  if (!root.base_fd_) return sys::last_errno();  // ELOOP/ENOTDIR: a symlink planted in its place
+  if (!root.base_fd_)
+    return base::sys::last_errno();  // ELOOP/ENOTDIR: a symlink planted in its place
   struct stat st {};
-  if (::fstat(root.base_fd_.get(), &st) != 0) return sys::last_errno();
-  if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) return sys::errno_code(EPERM);
+  if (::fstat(root.base_fd_.get(), &st) != 0) return base::sys::last_errno();
+  if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) return base::sys::errno_code(EPERM);
 
   // What servers killed without their teardown left: srv-<pid>-<n> with no process <pid>.
   if (auto ours = entries_owned_by(root.base_fd_.get(), ::geteuid())) {
@@ -252,17 +253,17 @@ sys::Result<ScratchRoot> ScratchRoot::create(const std::string& base, bool share
     std::string name = "srv-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     if (::mkdirat(root.base_fd_.get(), name.c_str(), 0700) != 0) {
       if (errno == EEXIST) continue;
-      return sys::last_errno();
+      return base::sys::last_errno();
     }
     root.fd_.reset(::openat(root.base_fd_.get(), name.c_str(), kDirFlags));
-    if (!root.fd_) return sys::last_errno();
+    if (!root.fd_) return base::sys::last_errno();
     // mkdir applied the umask (and cannot set the sticky bit everywhere).
-    if (::fchmod(root.fd_.get(), mode) != 0) return sys::last_errno();
+    if (::fchmod(root.fd_.get(), mode) != 0) return base::sys::last_errno();
     root.path_ = base + (base.back() == '/' ? "" : "/") + name;
     root.name_ = std::move(name);
     return root;
   }
-  return sys::errno_code(EEXIST);
+  return base::sys::errno_code(EEXIST);
 }
 
 ScratchRoot& ScratchRoot::operator=(ScratchRoot&& other) noexcept {

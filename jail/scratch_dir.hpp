@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 
@@ -28,11 +28,11 @@ int remove_entries_owned_by_raw(const char* dir, uid_t uid, std::size_t* removed
 
 // The names of the entries of the directory `dir_fd` owned by `uid` (server side: it owns the
 // scratch root and may list it; the runs may not).
-sys::Result<std::vector<std::string>> entries_owned_by(int dir_fd, uid_t uid);
+base::sys::Result<std::vector<std::string>> entries_owned_by(int dir_fd, uid_t uid);
 
 // The same, for use in the server.
-sys::Result<void> remove_tree_at(int parent_fd, const char* name);
-sys::Result<std::size_t> remove_entries_owned_by(const std::string& dir, uid_t uid);
+base::sys::Result<void> remove_tree_at(int parent_fd, const char* name);
+base::sys::Result<std::size_t> remove_entries_owned_by(const std::string& dir, uid_t uid);
 
 // This server instance's directory of run directories: <base>/srv-<pid>-<n>, removed with what
 // is left in it on destruction. With `shared` (runs use uids other than ours) it is mode 1733:
@@ -44,7 +44,7 @@ sys::Result<std::size_t> remove_entries_owned_by(const std::string& dir, uid_t u
 // (srv-<pid>-* without a process <pid>, left by a SIGKILL) are removed as far as we may.
 class ScratchRoot {
  public:
-  static sys::Result<ScratchRoot> create(const std::string& base, bool shared);
+  static base::sys::Result<ScratchRoot> create(const std::string& base, bool shared);
   ScratchRoot(ScratchRoot&&) noexcept = default;
   ScratchRoot& operator=(ScratchRoot&&) noexcept;
   ~ScratchRoot();
@@ -60,9 +60,9 @@ class ScratchRoot {
   void remove() noexcept;
 
   std::string path_;
-  sys::UniqueFd base_fd_;  // `base`, where our directory is an entry
-  std::string name_;       // our entry in `base`
-  sys::UniqueFd fd_;       // our directory
+  base::sys::UniqueFd base_fd_;  // `base`, where our directory is an entry
+  std::string name_;             // our entry in `base`
+  base::sys::UniqueFd fd_;       // our directory
 };
 
 }  // namespace pysandbox::jail

@@ -19,8 +19,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/sys/syscalls.hpp"
 #include "jail/sandbox_init.hpp"
-#include "jail/sys/syscalls.hpp"
 #include "seccomp_policies/policy.hpp"
 
 namespace pysandbox::jail {
@@ -110,7 +110,7 @@ int child_steps(const ChildArgs& a) noexcept {
   // our setup channel, so a channel without readers means it is gone (getppid() cannot tell:
   // the parent is outside our PID namespace).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(err_fd, Step::kParentDeath, 0, errno);
-  if (!sys::has_reader(err_fd)) ::_exit(kSetupFailedExit);
+  if (!base::sys::has_reader(err_fd)) ::_exit(kSetupFailedExit);
 
   const char* host = a.config->hostname.c_str();
   if (::sethostname(host, std::strlen(host)) != 0) fail(err_fd, Step::kHostname, 0, errno);
@@ -137,7 +137,7 @@ int child_steps(const ChildArgs& a) noexcept {
   if (::dup3(parked[n], n, O_CLOEXEC) != n) fail(err_fd, Step::kFds, 15, errno);
   err_fd = n;
   if (::dup3(parked[n + 1], n + 1, O_CLOEXEC) != n + 1) fail(err_fd, Step::kFds, 16, errno);
-  if (int rc = sys::raw_close_range(static_cast<unsigned>(n) + 2, ~0U, 0); rc != 0)
+  if (int rc = base::sys::raw_close_range(static_cast<unsigned>(n) + 2, ~0U, 0); rc != 0)
     fail(err_fd, Step::kFds, 21, -rc);
 
   if (::chdir("/tmp") != 0) fail(err_fd, Step::kChdir, 0, errno);
@@ -218,7 +218,7 @@ int child_steps(const ChildArgs& a) noexcept {
   fail(err_fd, Step::kInit, 0, err);
 }
 
-sys::Result<void> write_id_maps(int proc_fd, pid_t pid, uid_t uid, gid_t gid) {
+base::sys::Result<void> write_id_maps(int proc_fd, pid_t pid, uid_t uid, gid_t gid) {
   const std::string base = (proc_fd >= 0 ? "" : "/proc/") + std::to_string(pid);
   const int dir_fd = proc_fd >= 0 ? proc_fd : AT_FDCWD;
   const std::string umap = "0 " + std::to_string(uid) + " 1\n";
@@ -227,9 +227,9 @@ sys::Result<void> write_id_maps(int proc_fd, pid_t pid, uid_t uid, gid_t gid) {
   // setgroups stays allowed for the child's one call that drops supplementary groups
   // (user_namespaces(7), "Interaction with system calls that change process UIDs or GIDs").
   if (int err = write_file(dir_fd, (base + "/uid_map").c_str(), umap.data(), umap.size()); err != 0)
-    return sys::errno_code(err);
+    return base::sys::errno_code(err);
   if (int err = write_file(dir_fd, (base + "/gid_map").c_str(), gmap.data(), gmap.size()); err != 0)
-    return sys::errno_code(err);
+    return base::sys::errno_code(err);
   return {};
 }
 
@@ -279,7 +279,7 @@ boost::system::result<Spawner> Spawner::create(JailConfig config) {
   Spawner s;
   s.init_.reset(config.init_fd >= 0 ? ::fcntl(config.init_fd, F_DUPFD_CLOEXEC, 3)
                                     : ::open(config.init_path.c_str(), O_PATH | O_CLOEXEC));
-  if (!s.init_) return sys::last_errno();
+  if (!s.init_) return base::sys::last_errno();
   s.config_ = std::move(config);
   s.plan_ = std::move(*plan);
   return s;
@@ -313,11 +313,11 @@ boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, cons
   for (const auto& kv : config_.env) envp.push_back(kv.c_str());
   envp.push_back(nullptr);
 
-  auto sync = sys::make_pipe();
+  auto sync = base::sys::make_pipe();
   if (!sync) return sync.error();
-  sys::Pipe errors;
+  base::sys::Pipe errors;
   if (!ready) {
-    auto made = sys::make_pipe();
+    auto made = base::sys::make_pipe();
     if (!made) return made.error();
     errors = std::move(*made);
   }
@@ -339,7 +339,7 @@ boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, cons
   // (clone(2): the child's exit signal is then the zygote's own, SIGCHLD).
   std::uint64_t flags = ready ? kNamespaceFlags | CLONE_PARENT : kNamespaceFlags;
   if (config_.inherit_network_namespace) flags &= ~static_cast<std::uint64_t>(CLONE_NEWNET);
-  auto cloned = sys::clone3_pidfd(flags, cgroup_fd);
+  auto cloned = base::sys::clone3_pidfd(flags, cgroup_fd);
   if (!cloned) return cloned.error();
   if (cloned->pid == 0) {
     if (!ready) child_main(args);
@@ -351,7 +351,7 @@ boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, cons
     if (::pipe2(gate, O_CLOEXEC) != 0) fail(err_fd, Step::kRunner, 1, errno);
     // The runner: a copy of this interpreter, which returns to the caller and waits there for
     // its run (fd 3); init stays behind and only reaps.
-    auto runner = sys::clone_fork();
+    auto runner = base::sys::clone_fork();
     if (!runner) fail(err_fd, Step::kRunner, 0, runner.error().value());
     if (*runner != 0) {
       ::close(gate[0]);
@@ -383,11 +383,11 @@ boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, cons
   auto maps = write_id_maps(config_.host_proc_fd, out.pid, uid, gid);
   const char go = 1;
   if (!maps || ::write(sync->write.get(), &go, 1) != 1) {
-    const auto err = maps ? sys::last_errno() : maps.error();
+    const auto err = maps ? base::sys::last_errno() : maps.error();
     if (ready) {
       // Not our child (CLONE_PARENT): its owner reaps it. Kill it before it runs anything and
       // report the step on the owner's channel, as the child itself would have.
-      (void)sys::pidfd_send_signal(out.pidfd.get(), SIGKILL);
+      (void)base::sys::pidfd_send_signal(out.pidfd.get(), SIGKILL);
       ChannelRecord r;
       r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
       r.step = static_cast<std::int32_t>(Step::kIds);
@@ -398,7 +398,7 @@ boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, cons
     }
     // The child is still blocked before any setup: kill it and reap it here, so a failed spawn
     // leaves no process and no zombie behind.
-    sys::kill_and_reap(out.pidfd.get());
+    base::sys::kill_and_reap(out.pidfd.get());
     return err;
   }
   return out;

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "base/sys/unique_fd.hpp"
 #include "jail/mount_plan.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::seccomp_policies {
 class BpfProgram;
@@ -98,10 +98,10 @@ enum class Step : std::int32_t {
 
 struct Spawned {
   pid_t pid = -1;  // the sandbox's init
-  jail::sys::UniqueFd pidfd;
+  base::sys::UniqueFd pidfd;
   // The read end of the sandbox's channel (jail/sandbox_init.hpp); empty for fork_ready, whose
   // caller made the channel.
-  jail::sys::UniqueFd channel;
+  base::sys::UniqueFd channel;
 };
 
 class Spawner {
@@ -133,7 +133,7 @@ class Spawner {
                                                int channel_fd) const;
   JailConfig config_;
   std::vector<MountOp> plan_;
-  sys::UniqueFd init_;
+  base::sys::UniqueFd init_;
 };
 
 }  // namespace pysandbox::jail

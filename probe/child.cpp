@@ -8,8 +8,8 @@
 
 #include <cerrno>
 
-#include "jail/sys/block_signals.hpp"
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/block_signals.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::probe {
 
@@ -64,7 +64,7 @@ void report(int fd, int step, int err) noexcept {
 ChildRun run_in_child(const std::function<void(int report_fd)>& child, const ChildOptions& options,
                       const std::function<bool(pid_t pid)>& parent) {
   ChildRun run;
-  auto pipe = jail::sys::make_pipe();
+  auto pipe = base::sys::make_pipe();
   if (!pipe) {
     run.fork_err = pipe.error().value();
     run.fork_call = "pipe";
@@ -73,7 +73,7 @@ ChildRun run_in_child(const std::function<void(int report_fd)>& child, const Chi
   long pid;
   int fork_err = 0;
   {
-    jail::sys::BlockAllSignals blocked;
+    base::sys::BlockAllSignals blocked;
     pid = fork_child(options);
     if (pid < 0) fork_err = errno;
     if (pid == 0) {
@@ -90,7 +90,7 @@ ChildRun run_in_child(const std::function<void(int report_fd)>& child, const Chi
   pipe->write.reset();
   const bool reaped = parent && parent(static_cast<pid_t>(pid));
   collect(pipe->read.get(), static_cast<pid_t>(pid), options.timeout, run);
-  if (!reaped) (void)jail::sys::wait4_blocking(static_cast<pid_t>(pid));
+  if (!reaped) (void)base::sys::wait4_blocking(static_cast<pid_t>(pid));
   return run;
 }
 

@@ -15,8 +15,8 @@
 #include <cstring>
 #include <string>
 
-#include "jail/sys/syscalls.hpp"
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/syscalls.hpp"
+#include "base/sys/unique_fd.hpp"
 #include "probe/child.hpp"
 #include "probe/seccomp.hpp"
 
@@ -42,7 +42,7 @@ Facility probe_clone3() {
 }
 
 Facility probe_pidfd() {
-  auto gate = jail::sys::make_pipe();
+  auto gate = base::sys::make_pipe();
   if (!gate) return make("pidfd", false, gate.error().value(), "pipe: " + gate.error().message());
   const int gate_read = gate->read.get();
   // The way the namespaces executor uses them: open, signal, wait through the pidfd.
@@ -56,7 +56,7 @@ Facility probe_pidfd() {
       },
       {},
       [&](pid_t pid) {
-        jail::sys::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+        base::sys::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
         if (!pidfd) {
           err = errno;
         } else if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0) {
@@ -173,7 +173,7 @@ void ns_child(int sync_read, int out) noexcept {
     return;
   step(kBindRecRo, bind_rec_ro("/usr", "/tmp/usr"));
   if (::chdir("/tmp") != 0) return;
-  int pivot = jail::sys::raw_pivot_root(".", ".");
+  int pivot = base::sys::raw_pivot_root(".", ".");
   if (pivot == 0 && ::umount2(".", MNT_DETACH) != 0) pivot = -errno;
   step(kPivotRoot, -pivot);
   step(kChroot, sys_rc(::chroot(".")));
@@ -185,7 +185,7 @@ void probe_namespaces(const NamespaceProbeOptions& o, Facilities& caps) {
   int clone_err = 0;
   std::string failed_how;
 
-  auto sync = jail::sys::make_pipe();
+  auto sync = base::sys::make_pipe();
   if (!sync) {
     clone_err = EMFILE;
     failed_how = "pipe";
@@ -209,7 +209,7 @@ void probe_namespaces(const NamespaceProbeOptions& o, Facilities& caps) {
           const std::string gmap = "0 " + std::to_string(o.gid) + " 1\n";
           for (const auto& [file, text] :
                {std::pair{base + "/uid_map", umap}, {base + "/gid_map", gmap}}) {
-            jail::sys::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+            base::sys::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
             if (map_err == 0 && (!fd || ::write(fd.get(), text.data(), text.size()) !=
                                             static_cast<ssize_t>(text.size()))) {
               map_err = errno != 0 ? errno : EIO;

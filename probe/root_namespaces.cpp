@@ -15,8 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "jail/sys/syscalls.hpp"
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/syscalls.hpp"
+#include "base/sys/unique_fd.hpp"
 #include "probe/child.hpp"
 
 namespace pysandbox::probe {
@@ -118,7 +118,7 @@ RootNamespaces root_namespaces(const std::string& probe_base) {
   const std::string marker = dir + "/marker";
   const bool pid_ns = (out.clone_flags & CLONE_NEWPID) != 0;
   const bool net_ns = (out.clone_flags & CLONE_NEWNET) != 0;
-  jail::sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  base::sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -128,8 +128,8 @@ RootNamespaces root_namespaces(const std::string& probe_base) {
       ::listen(listener.get(), 1) == 0 &&
       ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0;
 
-  auto ready = jail::sys::make_pipe();
-  auto go = jail::sys::make_pipe();
+  auto ready = base::sys::make_pipe();
+  auto go = base::sys::make_pipe();
   if (!ready || !go) {
     ::rmdir(dir.c_str());
     return out;

@@ -11,14 +11,14 @@
 #include <memory>
 #include <string>
 
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/unique_fd.hpp"
 #include "seccomp_policies/condition_sets.hpp"
 #include "seccomp_policies/syscall_table.hpp"
 
 namespace pysandbox::seccomp_policies {
 namespace {
 
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 
 struct FilterContextDeleter {
   void operator()(void* ctx) const noexcept { seccomp_release(ctx); }

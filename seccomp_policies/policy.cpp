@@ -7,7 +7,7 @@
 #include <cstring>
 #include <utility>
 
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/unique_fd.hpp"
 #include "seccomp_policies/compiler.hpp"
 #include "seccomp_policies/parser.hpp"
 
@@ -25,7 +25,7 @@ Policy Policy::load_file(const std::string& path) {
   const auto fail = [&path](const char* step) {
     return PolicyError(path + ": cannot " + step + ": " + std::strerror(errno));
   };
-  jail::sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  base::sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw fail("open");
   std::string text;
   char buffer[8192];

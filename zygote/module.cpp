@@ -36,9 +36,9 @@
 #include <vector>
 
 #include "base/json_line.hpp"
+#include "base/sys/fd_passing.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/spawner.hpp"
-#include "jail/sys/fd_passing.hpp"
 #include "seccomp_policies/policy.hpp"
 #include "zygote/huge_pages.hpp"
 #include "zygote/protocol.hpp"
@@ -106,7 +106,7 @@ PyObject* prepare(PyObject*, PyObject* args) {
   config.mounts.prebuilt_root = true;
   config.seccomp = z->bpf.get();
   // Opened now: the sandbox's root, which the zygote moves into below, does not show it.
-  jail::sys::UniqueFd init(::open(init_path, O_PATH | O_CLOEXEC));
+  base::sys::UniqueFd init(::open(init_path, O_PATH | O_CLOEXEC));
   if (!init) return fail(std::string("pysandbox-init ") + init_path + ": " + std::strerror(errno));
   config.init_fd = init.get();
   auto root_plan = jail::build_root_plan(config.mounts);
@@ -125,7 +125,7 @@ PyObject* prepare(PyObject*, PyObject* args) {
   // replays the whole plan in its own user namespace and creates its own network namespace,
   // exactly as a cold one does.
   std::string layout = "prebuilt root, network namespace created ahead";
-  jail::sys::UniqueFd host_proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  base::sys::UniqueFd host_proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (host_proc && ::unshare(CLONE_NEWNS) == 0) {
     for (const auto& op : *root_plan) {
       if (int err = jail::apply_mount_op(op); err != 0)
@@ -152,7 +152,7 @@ PyObject* prepare(PyObject*, PyObject* args) {
 }
 
 bool send(const void* data, std::size_t size, std::span<const int> fds = {}) {
-  return static_cast<bool>(jail::sys::send_with_fds(
+  return static_cast<bool>(base::sys::send_with_fds(
       pysandbox::zygote::kControlFd, std::span(static_cast<const std::byte*>(data), size), fds));
 }
 
@@ -162,8 +162,8 @@ bool prefork(const pysandbox::zygote::PreforkRequest& request, const jail::Rlimi
              int null_fd, unsigned fault_every, bool& stop) {
   pysandbox::zygote::PreforkReply reply;
   reply.id = request.id;
-  auto channel = jail::sys::make_pipe();
-  auto handover = jail::sys::make_seqpacket_pair();
+  auto channel = base::sys::make_pipe();
+  auto handover = base::sys::make_seqpacket_pair();
   if (!channel || !handover) {
     reply.err = !channel ? channel.error().value() : handover.error().value();
     stop = !send(&reply, sizeof reply);
@@ -204,7 +204,7 @@ bool prefork(const pysandbox::zygote::PreforkRequest& request, const jail::Rlimi
   stop = !send(&reply, sizeof reply, fds);
   if (stop) {
     // The server is gone: the sandbox (its child, by CLONE_PARENT) must not wait forever.
-    (void)jail::sys::pidfd_send_signal(made->pidfd.get(), SIGKILL);
+    (void)base::sys::pidfd_send_signal(made->pidfd.get(), SIGKILL);
     return false;
   }
   if (g_zygote->inherit_network_namespace && ::unshare(CLONE_NEWNET) != 0) {
@@ -239,12 +239,12 @@ PyObject* serve(PyObject*, PyObject* args) {
   limits.processes = processes;
   limits.open_files = open_files;
   limits.file_size = file_size;
-  jail::sys::UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  base::sys::UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null_fd) ::_exit(1);
 
   for (;;) {
     pysandbox::zygote::PreforkRequest request;
-    auto received = jail::sys::recv_with_fds(pysandbox::zygote::kControlFd,
+    auto received = base::sys::recv_with_fds(pysandbox::zygote::kControlFd,
                                              std::as_writable_bytes(std::span(&request, 1)));
     if (!received) {
       if (received.error() == boost::system::errc::interrupted) continue;
@@ -281,7 +281,7 @@ PyObject* await_run(PyObject*, PyObject*) {
   ::close(kChannelFd);  // init keeps its own: only it may report what follows
 
   pysandbox::zygote::RunMessage msg;
-  auto got = jail::sys::recv_with_fds(kHandoverFd, std::as_writable_bytes(std::span(&msg, 1)));
+  auto got = base::sys::recv_with_fds(kHandoverFd, std::as_writable_bytes(std::span(&msg, 1)));
   if (!got || got->bytes == 0) ::_exit(0);  // never used: the server let it go
   if (got->truncated || got->bytes != sizeof msg || msg.magic != pysandbox::zygote::kMagic ||
       got->fd_count != pysandbox::zygote::kRunFds) {

@@ -30,17 +30,17 @@
 #include <string>
 #include <thread>
 
+#include "base/sys/unique_fd.hpp"
 #include "cgroups/cgroupfs.hpp"
 #include "cgroups/delegation.hpp"
 #include "cgroups/probe.hpp"
-#include "jail/sys/unique_fd.hpp"
 
 namespace pysandbox::cgroups {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 

@@ -44,7 +44,7 @@ Supervised make(const Facts& f) {
   if (f.wait_failed) {
     s.exit = std::make_error_code(std::errc::no_child_process);
   } else {
-    jail::sys::ExitStatus st;
+    base::sys::ExitStatus st;
     st.exited = true;
     st.signal = f.signal;
     st.code = f.code;

@@ -7,7 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::executor {
 namespace {
@@ -38,7 +38,7 @@ TEST(BoundedBuffer, ZeroCapKeepsNothing) {
 
 TEST(Drain, ReadsToEofPastTheCapWithoutBlockingTheWriter) {
   boost::asio::io_context io;
-  auto pipe = jail::sys::make_pipe();
+  auto pipe = base::sys::make_pipe();
   ASSERT_TRUE(pipe);
   // 1 MiB through a 64 KiB pipe: the writer only finishes if drain keeps reading past the cap.
   const std::string payload(1 << 20, 'x');

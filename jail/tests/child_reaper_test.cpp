@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 namespace {
@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 
 // A child that sleeps `ms` and exits with `code`; async-signal-safe in the child.
 pid_t start_child(int code, int ms = 0) {
-  auto pid = sys::clone_fork();
+  auto pid = base::sys::clone_fork();
   EXPECT_TRUE(pid);
   if (*pid == 0) {
     if (ms > 0) ::usleep(static_cast<useconds_t>(ms) * 1000);
@@ -51,7 +51,7 @@ TEST(ChildReaper, ReportsTheExitWithoutReaping) {
         EXPECT_TRUE(r);
         EXPECT_FALSE(reaper.watching(pid));
         // Still a zombie: the caller reaps it, with its status.
-        auto st = sys::wait4_nohang(pid);
+        auto st = base::sys::wait4_nohang(pid);
         EXPECT_TRUE(st && st->exited);
         EXPECT_EQ(st->code, 7);
         done = true;
@@ -76,7 +76,7 @@ TEST(ChildReaper, AChildThatExitedBeforeTheWaitIsSeen) {
       boost::asio::detached);
   io.run();
   EXPECT_TRUE(done);
-  EXPECT_EQ(sys::wait4_nohang(pid)->code, 3);
+  EXPECT_EQ(base::sys::wait4_nohang(pid)->code, 3);
 }
 
 TEST(ChildReaper, CoalescedSignalsLoseNoExit) {
@@ -100,7 +100,7 @@ TEST(ChildReaper, CoalescedSignalsLoseNoExit) {
   // Through SIGCHLD, not only the slow fallback poll.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   for (std::size_t i = 0; i < pids.size(); ++i) {
-    EXPECT_EQ(sys::wait4_nohang(pids[i])->code, static_cast<int>(i));
+    EXPECT_EQ(base::sys::wait4_nohang(pids[i])->code, static_cast<int>(i));
   }
 }
 
@@ -115,8 +115,8 @@ TEST(ChildReaper, NeverTouchesChildrenItWasNotAskedAbout) {
   io.run();
   // The foreign child's exit is still there for its owner.
   EXPECT_TRUE(is_waitable(foreign));
-  EXPECT_EQ(sys::wait4_blocking(foreign)->code, 9);
-  (void)sys::wait4_nohang(mine);
+  EXPECT_EQ(base::sys::wait4_blocking(foreign)->code, 9);
+  (void)base::sys::wait4_nohang(mine);
 }
 
 TEST(ChildReaper, NotOurChildIsAnError) {
@@ -148,7 +148,7 @@ TEST(ChildReaper, DestroyedWhileWaitingUnregisters) {
     EXPECT_TRUE(reaper.watching(pid));
   }  // the io_context shuts the reaper down, then destroys the suspended frame
   ::kill(pid, SIGKILL);
-  EXPECT_EQ(sys::wait4_blocking(pid)->signal, SIGKILL);
+  EXPECT_EQ(base::sys::wait4_blocking(pid)->signal, SIGKILL);
 }
 
 }  // namespace

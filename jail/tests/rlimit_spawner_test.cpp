@@ -17,9 +17,9 @@
 #include <string>
 #include <thread>
 
+#include "base/sys/syscalls.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
-#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 namespace {
@@ -92,15 +92,15 @@ class RlimitSpawnerTest : public ::testing::Test {
     auto spawner = RlimitSpawner::create(config);
     EXPECT_TRUE(spawner);
     if (!spawner) return r;
-    sys::UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    sys::UniqueFd out(::memfd_create("out", MFD_CLOEXEC));
-    sys::UniqueFd err(::memfd_create("err", MFD_CLOEXEC));
+    base::sys::UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    base::sys::UniqueFd out(::memfd_create("out", MFD_CLOEXEC));
+    base::sys::UniqueFd err(::memfd_create("err", MFD_CLOEXEC));
     p.fds = {devnull.get(), out.get(), err.get(), devnull.get(), devnull.get()};
     auto spawned = spawner->spawn(p);
     EXPECT_TRUE(spawned) << spawned.error().message();
     if (!spawned) return r;
     const ChannelReport report = read_channel_blocking(spawned->channel.get());
-    auto status = sys::wait4_blocking(spawned->pid);
+    auto status = base::sys::wait4_blocking(spawned->pid);
     EXPECT_TRUE(status);
     (void)kill_all_of_uid(p.uid, p.gid);
     if (p.create_cwd && !report.setup_failed) {
@@ -183,7 +183,7 @@ TEST_F(RlimitSpawnerTest, HasNoCapabilitiesAndNoNewPrivs) {
 }
 
 TEST_F(RlimitSpawnerTest, OnlyTheFiveStandardFdsCrossExecve) {
-  sys::UniqueFd leaked(::open("/etc/hostname", O_RDONLY));  // deliberately without O_CLOEXEC
+  base::sys::UniqueFd leaked(::open("/etc/hostname", O_RDONLY));  // deliberately without O_CLOEXEC
   ASSERT_TRUE(leaked);
   auto r = run(shell("ls /proc/self/fd | tr '\\n' ' '"), params());
   EXPECT_EQ(r.out, "0 1 2 3 4 5 ") << r.err;  // 5: ls's own directory fd
@@ -192,7 +192,7 @@ TEST_F(RlimitSpawnerTest, OnlyTheFiveStandardFdsCrossExecve) {
 TEST_F(RlimitSpawnerTest, CannotReadRootOnlyFilesOrWriteOutsideItsDirectory) {
   const std::string secret = "/root/pysandbox-rlimit-jail-test-secret";
   {
-    sys::UniqueFd fd(::open(secret.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    base::sys::UniqueFd fd(::open(secret.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     ASSERT_TRUE(fd);
     ASSERT_EQ(::write(fd.get(), "top\n", 4), 4);
   }
@@ -262,7 +262,7 @@ TEST_F(RlimitSpawnerTest, KillAllOfUidTakesDaemonsAndSparesOtherUids) {
   // A process of kUid, and a bystander of kUid + 1.
   auto spawner = RlimitSpawner::create(shell("exec sleep 60"));
   ASSERT_TRUE(spawner);
-  sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   auto daemon_params = params();
   daemon_params.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
   auto bystander_params = params(kUid + 1);
@@ -276,7 +276,7 @@ TEST_F(RlimitSpawnerTest, KillAllOfUidTakesDaemonsAndSparesOtherUids) {
   EXPECT_EQ(processes_of_uid(kUid).size(), 2u);
 
   ASSERT_TRUE(kill_all_of_uid(kUid, kUid));
-  auto st = sys::wait4_blocking(daemon->pid);
+  auto st = base::sys::wait4_blocking(daemon->pid);
   ASSERT_TRUE(st);
   EXPECT_EQ(st->signal, SIGKILL);
   EXPECT_EQ(::kill(bystander->pid, 0), 0) << "another uid's process was killed";
@@ -285,7 +285,7 @@ TEST_F(RlimitSpawnerTest, KillAllOfUidTakesDaemonsAndSparesOtherUids) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(processes_of_uid(kUid).empty());
   ::kill(bystander->pid, SIGKILL);
-  (void)sys::wait4_blocking(bystander->pid);
+  (void)base::sys::wait4_blocking(bystander->pid);
 }
 
 TEST_F(RlimitSpawnerTest, KillAllOfUidRefusesRoot) { EXPECT_FALSE(kill_all_of_uid(0, 0)); }
@@ -293,7 +293,7 @@ TEST_F(RlimitSpawnerTest, KillAllOfUidRefusesRoot) { EXPECT_FALSE(kill_all_of_ui
 TEST_F(RlimitSpawnerTest, ProcessesOfUidSeesZombieChildren) {
   auto spawner = RlimitSpawner::create(shell("exit 0"));
   ASSERT_TRUE(spawner);
-  sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   auto p = params();
   p.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
   auto child = spawner->spawn(p);
@@ -310,7 +310,7 @@ TEST_F(RlimitSpawnerTest, ProcessesOfUidSeesZombieChildren) {
   EXPECT_EQ(seen[0].pid, child->pid);
   EXPECT_TRUE(seen[0].zombie);
   EXPECT_TRUE(seen[0].our_child);
-  (void)sys::wait4_blocking(child->pid);
+  (void)base::sys::wait4_blocking(child->pid);
   EXPECT_TRUE(processes_of_uid(kUid).empty());
 }
 

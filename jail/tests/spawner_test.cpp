@@ -15,8 +15,8 @@
 #include <fstream>
 #include <string>
 
+#include "base/sys/syscalls.hpp"
 #include "jail/sandbox_init.hpp"
-#include "jail/sys/syscalls.hpp"
 
 namespace pysandbox::jail {
 namespace {
@@ -62,9 +62,9 @@ RunResult run(const JailConfig& config, RunParams params = {}) {
   auto spawner = Spawner::create(config);
   EXPECT_TRUE(spawner) << spawner.error().message();
   if (!spawner) return r;
-  sys::UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  sys::UniqueFd out(::memfd_create("out", MFD_CLOEXEC));
-  sys::UniqueFd err(::memfd_create("err", MFD_CLOEXEC));
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  base::sys::UniqueFd out(::memfd_create("out", MFD_CLOEXEC));
+  base::sys::UniqueFd err(::memfd_create("err", MFD_CLOEXEC));
   if (params.host_uid == 0) params.host_uid = params.host_gid = kUid;
   params.fds = {devnull.get(), out.get(), err.get(), devnull.get(), devnull.get()};
   auto spawned = spawner->spawn(params);
@@ -171,7 +171,7 @@ TEST(Spawner, DevHasOnlyTheHarmlessDevices) {
 
 TEST(Spawner, OnlyTheFiveStandardFdsReachTheSandbox) {
   // The test process has other fds open (gtest's, the spawner's pipes); none may leak.
-  sys::UniqueFd leaked(::open("/etc/hostname", O_RDONLY));  // deliberately without O_CLOEXEC
+  base::sys::UniqueFd leaked(::open("/etc/hostname", O_RDONLY));  // deliberately without O_CLOEXEC
   ASSERT_TRUE(leaked);
   auto r = run(shell_config("ls /proc/self/fd | tr '\\n' ' '"));
   // ls's own directory fd shows up as one more.
@@ -180,7 +180,7 @@ TEST(Spawner, OnlyTheFiveStandardFdsReachTheSandbox) {
 
 TEST(Spawner, HasNoNetworkBeyondADownLoopback) {
   // A listener on the host's loopback must be unreachable from inside.
-  sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  base::sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

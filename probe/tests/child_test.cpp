@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 namespace pysandbox::probe {
 namespace {
@@ -35,7 +35,7 @@ TEST(RunInChild, TheChildRunsInItsOwnProcess) {
 }
 
 TEST(RunInChild, TheParentSideRunsWhileTheChildWaitsForIt) {
-  auto gate = jail::sys::make_pipe();
+  auto gate = base::sys::make_pipe();
   ASSERT_TRUE(gate);
   const int gate_read = gate->read.get();
   pid_t seen = 0;

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/unique_fd.hpp"
 
 namespace pysandbox::probe {
 namespace {
@@ -23,7 +23,7 @@ jail::JailConfig shell_config(std::string script) {
 }
 
 TEST(JailTrial, SucceedsOnThisHostAndFailsOnABrokenConfig) {
-  jail::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   jail::RunParams p;
   p.host_uid = p.host_gid = kUid;
   p.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};

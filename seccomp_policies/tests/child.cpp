@@ -11,12 +11,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/unique_fd.hpp"
 
 namespace pysandbox::seccomp_policies::testing {
 namespace {
 
-using jail::sys::UniqueFd;
+using base::sys::UniqueFd;
 
 // Runs in the child: everything the sandbox does before the script's code.
 void enter_filter(const BpfProgram* program) {

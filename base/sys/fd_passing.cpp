@@ -1,11 +1,11 @@
-#include "jail/sys/fd_passing.hpp"
+#include "base/sys/fd_passing.hpp"
 
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 
 Result<SocketPair> make_seqpacket_pair() {
   int fds[2];
@@ -70,4 +70,4 @@ Result<Received> recv_with_fds(int sock, std::span<std::byte> buffer) {
   return out;
 }
 
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys

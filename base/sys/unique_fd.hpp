@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 
 class UniqueFd {
  public:
@@ -33,4 +33,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys

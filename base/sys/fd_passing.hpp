@@ -7,9 +7,9 @@
 #include <cstddef>
 #include <span>
 
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 
 // Upper bound on the fds of one message, both directions.
 inline constexpr std::size_t kMaxPassedFds = 8;
@@ -36,4 +36,4 @@ struct Received {
 // none can leak whatever the caller does next.
 Result<Received> recv_with_fds(int sock, std::span<std::byte> buffer);
 
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys

@@ -1,4 +1,4 @@
-#include "jail/sys/syscalls.hpp"
+#include "base/sys/syscalls.hpp"
 
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -14,7 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 
 boost::system::error_code errno_code(int err) noexcept {
   return {err, boost::system::generic_category()};
@@ -197,4 +197,4 @@ int raw_statfs_flags(const char* path, unsigned long* flags) noexcept {
   return 0;
 }
 
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys

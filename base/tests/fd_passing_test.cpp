@@ -1,8 +1,8 @@
-// File descriptors over a SOCK_SEQPACKET pair (jail/sys/fd_passing.hpp): what the server and a
+// File descriptors over a SOCK_SEQPACKET pair (base/sys/fd_passing.hpp): what the server and a
 // zygote rely on. Passed fds must arrive O_CLOEXEC and refer to the same open files; message
 // boundaries hold; a closed peer reads as 0 bytes; too many fds are refused by the sender and
 // flagged (never leaked) by the receiver; a short buffer is flagged as truncated.
-#include "jail/sys/fd_passing.hpp"
+#include "base/sys/fd_passing.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 namespace {
 
 std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s)); }
@@ -230,4 +230,4 @@ TEST(FdPassing, ABufferTooSmallForTheMessageIsTruncated) {
 }
 
 }  // namespace
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 
 class BlockAllSignals {
  public:
@@ -23,4 +23,4 @@ class BlockAllSignals {
   sigset_t saved_{};
 };
 
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <utility>
 
-#include "jail/sys/unique_fd.hpp"
+#include "base/sys/unique_fd.hpp"
 
-namespace pysandbox::jail::sys {
+namespace pysandbox::base::sys {
 
 template <typename T>
 using Result = boost::system::result<T>;
@@ -92,4 +92,4 @@ int raw_statfs_flags(const char* path, unsigned long* flags) noexcept;
 // a write end once every read end is closed).
 bool has_reader(int write_fd) noexcept;
 
-}  // namespace pysandbox::jail::sys
+}  // namespace pysandbox::base::sys
