@@ -90,12 +90,7 @@ std::string describe(const SetupFailure& failure, std::string_view operation) {
 }
 
 void fail_step(int channel, Step step, int index, int err) noexcept {
-  ChannelRecord r;
-  r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-  r.step = static_cast<std::int32_t>(step);
-  r.index = index;
-  r.err = err;
-  write_record(channel, r);
+  write_setup_failed(channel, static_cast<std::int32_t>(step), index, err);
   ::_exit(kSetupFailedExit);
 }
 

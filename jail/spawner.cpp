@@ -288,12 +288,8 @@ boost::system::result<void> Spawner::release(const Spawned& child, uid_t uid, gi
     // Not our child (CLONE_PARENT): its owner reaps it. Kill it before it runs anything and
     // report the step on the owner's channel, as the child itself would have.
     (void)base::sys::pidfd_send_signal(child.pidfd.get(), SIGKILL);
-    ChannelRecord r;
-    r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-    r.step = static_cast<std::int32_t>(Step::kIds);
-    r.index = kIdMapsIndex;
-    r.err = err.value();
-    write_record(channel_fd, r);
+    write_setup_failed(channel_fd, static_cast<std::int32_t>(Step::kIds), kIdMapsIndex,
+                       err.value());
     return {};
   }
   // The child is still blocked before any setup: kill it and reap it here, so a failed spawn
