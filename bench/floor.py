@@ -83,6 +83,7 @@ class Floor:
         self.preload_ms = round((time.monotonic() - t0) * 1000, 1)
         self.threads = len(os.listdir("/proc/self/task"))
         self.ahead = None
+        self.numpy_state = self._numpy_state()
         gc.collect()
         gc.freeze()
 
@@ -96,13 +97,37 @@ class Floor:
             for target, fd in enumerate(staged):
                 os.dup2(fd, target, inheritable=True)
             os.closerange(5, os.sysconf("SC_OPEN_MAX"))
-            np = sys.modules.get("numpy")
-            if np is not None:
-                np.random.seed()  # what zygote.py does in each sandbox after the fork
+            self._reseed_numpy()
             sys.modules.pop("pysandbox_runner", None)
             self.runner.child_main()
         finally:
             os._exit(70)
+
+    def _numpy_state(self):
+        """Where numpy's global MT19937 keeps its state, for _reseed_numpy (ctypes is imported
+        here, before any fork), or None."""
+        np = sys.modules.get("numpy")
+        if np is None:
+            return None
+        import ctypes
+        bits = np.random.mtrand._rand._bit_generator
+        if type(bits).__name__ != "MT19937":
+            return None
+        return ctypes, bits.ctypes.state_address
+
+    def _reseed_numpy(self):
+        """What zygote.py does in each sandbox (module.cpp's reseed_mt19937): a fresh 624-word key
+        from the kernel into the global MT19937, the first word's top bit set, pos 624."""
+        if self.numpy_state is None:
+            np = sys.modules.get("numpy")
+            if np is not None:
+                np.random.seed()
+            return
+        ctypes, address = self.numpy_state
+        key = bytearray(os.getrandom(2496))
+        key[0:4] = (0x80000000).to_bytes(4, sys.byteorder)
+        ctypes.memmove(address, bytes(key), 2496)
+        ctypes.c_int.from_address(address + 2496).value = 624
 
     def _pipes(self):
         out_r, out_w = os.pipe()

@@ -8,6 +8,8 @@
 #   floor        bench/floor.py: the same warm interpreter forked per request, no sandbox
 #   floor-ahead  the same, with the child forked before its request (as the zygote does)
 #   cold         `python3 -I -B -u -c <runner>` started for the request, no sandbox
+#   service-b    with --compare OTHER_BUILD: a second pysandboxd from that build, the same way
+#                (before/after a change, in the same minutes)
 # and prints the median and p90 of each, the service's p50 divided by the floor's and by the
 # cold start's, with the date and the load average. floor.py runs as an unprivileged user;
 # the server is started here and needs root like its tests (run this under the sandbox lock).
@@ -225,17 +227,17 @@ class Floor:
 # ---------------------------------------------------------------------- run
 
 
-def one(kind, name, server, floor):
+def one(kind, name, servers, floor):
     """One request of one kind; returns (milliseconds, warm start or None). Raises on an error
     or a result other than the workload's."""
     script, expected = WORKLOADS[name]
     t0 = time.perf_counter_ns()
-    if kind == "service":
-        answer = server.execute(script)
+    if kind in servers:
+        answer = servers[kind].execute(script)
     else:
         answer = floor.run(FLOOR_MODE[kind], script)
     ms = (time.perf_counter_ns() - t0) / 1e6
-    if kind != "service" and (answer.get("status") != "ok" or answer.get("exit") != 0):
+    if kind not in servers and (answer.get("status") != "ok" or answer.get("exit") != 0):
         raise BenchError("%s %s: %s" % (kind, name, json.dumps(answer)[:800]))
     if answer.get("result") != expected:
         raise BenchError("%s %s: result %r, expected %r" % (kind, name, answer.get("result"),
@@ -243,21 +245,22 @@ def one(kind, name, server, floor):
     return ms, answer.get("start")
 
 
-def run_workload(name, rounds, warmup, server, floors, preload):
+def run_workload(name, rounds, warmup, servers, floors, preload, kinds):
     script = WORKLOADS[name][0]
     floor = floors[1] if preload and any(mentions(script, m) for m in preload) else floors[0]
-    samples = {kind: [] for kind in KINDS}
+    samples = {kind: [] for kind in kinds}
     starts = {}
     for _ in range(warmup):
-        for kind in KINDS:
-            one(kind, name, server, floor)
+        for kind in kinds:
+            one(kind, name, servers, floor)
     for i in range(rounds):
-        shift = i % len(KINDS)
-        for kind in KINDS[shift:] + KINDS[:shift]:
-            ms, start = one(kind, name, server, floor)
+        shift = i % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            ms, start = one(kind, name, servers, floor)
             samples[kind].append(ms)
-            if kind == "service":
-                starts[start] = starts.get(start, 0) + 1
+            if kind in servers:
+                key = kind + " " + str(start)
+                starts[key] = starts.get(key, 0) + 1
     return samples, starts, ("preloaded" if floor is floors[1] else "minimal")
 
 
@@ -286,6 +289,10 @@ def main():
     parser.add_argument("--user", type=int, default=65534,
                         help="uid and gid the floor runs as (default 65534, nobody)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (server log)")
+    parser.add_argument("--compare", metavar="OTHER_BUILD",
+                        help="also run OTHER_BUILD/bin/pysandboxd (with its own share/pysandbox) "
+                             "as the kind service-b, interleaved with the others, e.g. a copy of "
+                             "the build before a change")
     args = parser.parse_args()
     workloads = [w for w in args.workloads.split(",") if w]
     for w in workloads:
@@ -297,6 +304,12 @@ def main():
     if not os.access(binary, os.X_OK):
         parser.error("%s not found; build it first (cmake --build BUILD --target pysandboxd)"
                      % binary)
+    kinds = list(KINDS)
+    if args.compare:
+        other = os.path.join(args.compare, "bin", "pysandboxd")
+        if not os.access(other, os.X_OK):
+            parser.error("%s not found" % other)
+        kinds.insert(1, "service-b")
     if shutil.which("setpriv") is None:
         parser.error("setpriv not found (util-linux)")
     preload = [m for m in args.preload.split(",") if m]
@@ -306,20 +319,27 @@ def main():
     load_start = uptime()
     work = tempfile.mkdtemp(prefix="pysandbox-floor.")
     server = None
+    servers = {}
     floors = []
     failed = True
     try:
-        server = Server(binary, ["--max-concurrency", str(args.max_concurrency),
-                                 "--preload=" + ",".join(preload)] + args.server_flag, work)
+        server_flags = (["--max-concurrency", str(args.max_concurrency),
+                         "--preload=" + ",".join(preload)] + args.server_flag)
+        server = servers["service"] = Server(binary, server_flags, work)
+        if args.compare:
+            work_b = os.path.join(work, "service-b")
+            os.mkdir(work_b)
+            # Its own sandbox uids: a server sweeps every process of its range at start.
+            servers["service-b"] = Server(other, server_flags + ["--uid-base=2100000"], work_b)
         floors.append(Floor(args.python, args.user, []))
         floors.append(Floor(args.python, args.user, preload) if preload else floors[0])
         pool = server.pool()
         results = {}
         for name in workloads:
             log("%s: %d warm-up + %d measured rounds of %s" % (name, args.warmup, args.requests,
-                                                                ", ".join(KINDS)))
-            results[name] = run_workload(name, args.requests, args.warmup, server, floors,
-                                         preload)
+                                                                ", ".join(kinds)))
+            results[name] = run_workload(name, args.requests, args.warmup, servers, floors,
+                                         preload, kinds)
         failed = False
     except BenchError as exc:
         print("floor_compare: " + str(exc), file=sys.stderr)
@@ -327,8 +347,8 @@ def main():
         for floor in floors[::-1]:
             if floor.process.poll() is None:
                 floor.stop()
-        if server is not None:
-            server.stop()
+        for s in servers.values():
+            s.stop()
         if args.keep or failed:
             log("work directory kept: " + work)
         else:
@@ -349,6 +369,10 @@ def main():
     print("server:   %s, version %s, mode %s, --max-concurrency %d, pool %s" % (
         binary, server.startup.get("version"), server.startup.get("mode"), args.max_concurrency,
         "on" if pool.get("enabled") else "off"))
+    if args.compare:
+        b = servers["service-b"]
+        print("service-b: %s, version %s, mode %s" % (other, b.startup.get("version"),
+                                                      b.startup.get("mode")))
     print("floor:    %s %s as uid %d; minimal preload %.0f ms; preloaded %s, %.0f ms" % (
         args.python, floors[0].hello.get("python"), args.user, floors[0].hello["preload_ms"],
         ",".join(floors[1].hello["preloaded"]) or "-", floors[1].hello["preload_ms"]))
@@ -360,13 +384,13 @@ def main():
     table = []
     for name in workloads:
         samples, starts, flavour = results[name]
-        p50 = {k: percentile(samples[k], 50) for k in KINDS}
-        p90 = {k: percentile(samples[k], 90) for k in KINDS}
-        for kind in KINDS:
+        p50 = {k: percentile(samples[k], 50) for k in kinds}
+        p90 = {k: percentile(samples[k], 90) for k in kinds}
+        for kind in kinds:
             note = ""
-            if kind == "service":
-                note = "starts: " + ", ".join("%s %d" % (k, v) for k, v in sorted(
-                    starts.items(), key=lambda kv: str(kv[0])))
+            if kind in servers:
+                note = "starts: " + ", ".join("%s %d" % (k.split(" ", 1)[1], v) for k, v in sorted(
+                    starts.items()) if k.split(" ", 1)[0] == kind)
             elif kind != "cold":
                 note = "flavour: " + flavour
             print("%-4s %-12s %4d %10.2f %10.2f %10.2f %10.2f   %s" % (
@@ -377,6 +401,11 @@ def main():
         print("%-4s service p50 / floor p50 = %.2fx, / floor-ahead p50 = %.2fx, "
               "/ cold p50 = %.3fx (%.1f%%)" % (name, ratios[0], ratios[1], ratios[2],
                                                  100 * ratios[2]))
+        if args.compare:
+            print("%-4s service-b p50 / floor p50 = %.2fx, / floor-ahead p50 = %.2fx, "
+                  "/ cold p50 = %.3fx; service p50 / service-b p50 = %.2fx" % (
+                      name, p50["service-b"] / p50["floor"], p50["service-b"] / p50["floor-ahead"],
+                      p50["service-b"] / p50["cold"], p50["service"] / p50["service-b"]))
         table.append((name, p50, p90, ratios))
     print()
     print("markdown:")
@@ -388,6 +417,11 @@ def main():
         print("| %s | %.1f ms (%.1f) | %.1f ms (%.1f) | %.1f ms | %.0f ms | %.2fx | %.2fx | %.3fx |" % (
             DESCRIPTION[name], p50["service"], p90["service"], p50["floor"], p90["floor"],
             p50["floor-ahead"], p50["cold"], ratios[0], ratios[1], ratios[2]))
+        if args.compare:
+            print("| %s, service-b | %.1f ms (%.1f) | | | | %.2fx | %.2fx | %.3fx |" % (
+                DESCRIPTION[name], p50["service-b"], p90["service-b"],
+                p50["service-b"] / p50["floor"], p50["service-b"] / p50["floor-ahead"],
+                p50["service-b"] / p50["cold"]))
     print()
     print("`%s`, %s UTC, %d CPUs, load average %s at start, %s at end." % (
         command_line, started.strftime("%Y-%m-%d %H:%M"), os.cpu_count(),

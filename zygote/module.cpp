@@ -338,10 +338,42 @@ PyObject* await_run(PyObject*, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// numpy's MT19937 state (numpy/random/src/mt19937/mt19937.h) behind a BitGenerator capsule
+// (numpy/random/bitgen.h: its first member is the state pointer); stable since numpy 1.17.
+struct NumpyBitgen {
+  void* state;
+};
+struct NumpyMt19937State {
+  std::uint32_t key[624];
+  int pos;
+};
+
+// reseed_mt19937(capsule): a fresh key from the kernel for numpy's global RandomState (an
+// MT19937), as np.random.seed() gives it, without its Python-level SeedSequence and the pages
+// that copies in every sandbox made ahead.
+PyObject* reseed_mt19937(PyObject*, PyObject* capsule) {
+  auto* bitgen = static_cast<NumpyBitgen*>(PyCapsule_GetPointer(capsule, "BitGenerator"));
+  if (bitgen == nullptr || bitgen->state == nullptr) return nullptr;
+  auto* state = static_cast<NumpyMt19937State*>(bitgen->state);
+  auto* out = reinterpret_cast<unsigned char*>(state->key);
+  std::size_t got = 0;
+  while (got < sizeof state->key) {
+    const long n = ::syscall(SYS_getrandom, out + got, sizeof state->key - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(std::string("getrandom: ") + std::strerror(errno));
+    got += static_cast<std::size_t>(n);
+  }
+  // As MT19937's init_by_array: the most significant bit set, so the state is never all zero.
+  state->key[0] = 0x80000000u;
+  state->pos = 624;  // the next draw regenerates the whole state from the new key
+  Py_RETURN_NONE;
+}
+
 PyMethodDef kMethods[] = {
     {"prepare", prepare, METH_VARARGS, "Build the sandbox's root once and move into it."},
     {"serve", serve, METH_VARARGS, "Make sandboxes ahead of their runs; returns in one."},
     {"await_run", await_run, METH_NOARGS, "In a sandbox: wait for the run's fds and limits."},
+    {"reseed_mt19937", reseed_mt19937, METH_O, "Fresh kernel-random key for an MT19937."},
     {nullptr, nullptr, 0, nullptr},
 };
 

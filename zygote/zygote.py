@@ -94,12 +94,23 @@ def _zygote():
 
     # From here on: a sandbox's runner (pid 2 of its sandbox), ahead of its run. random reseeds
     # itself after fork (os.register_at_fork); numpy's global RandomState does not, and was
-    # seeded once in the zygote: every sandbox would draw the same numbers.
+    # seeded once in the zygote: every sandbox would draw the same numbers. A fresh key from the
+    # kernel straight into its MT19937 (np.random.seed()'s guarantee, without its Python-level
+    # SeedSequence); np.random.seed() if it is not the MT19937 expected or holds a cached normal.
     np = sys.modules.get("numpy")
     if np is not None:
-        np.random.seed()
+        generator = getattr(getattr(np.random, "mtrand", None), "_rand", None)
+        bits = getattr(generator, "_bit_generator", None)
+        if (type(bits).__name__ == "MT19937" and type(bits).__module__ == "numpy.random._mt19937"
+                and not generator.get_state(legacy=False)["has_gauss"]):
+            native.reseed_mt19937(bits.capsule)
+        else:
+            np.random.seed()
     for name in ("_pysandbox_zygote", "pysandbox_runner"):
         sys.modules.pop(name, None)
+    # The runner's success path once, on a script of its own, so that the pages it writes are
+    # copied now rather than on the run's clock; it leaves nothing a script could see.
+    runner.warm_up()
     native.await_run()
     runner.child_main()
 

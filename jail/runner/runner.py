@@ -134,12 +134,23 @@ def _forked_child():
         pass
 
 
+def _read_script():
+    # Straight os.read calls on the memfd: no file object, no buffering layer.
+    chunks = []
+    while True:
+        chunk = os.read(SCRIPT_FD, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(SCRIPT_FD)
+    return b"".join(chunks)
+
+
 def _run():
     global _owner
     _owner = os.getpid()
     os.register_at_fork(after_in_child=_forked_child)
-    with os.fdopen(SCRIPT_FD, "rb", closefd=True) as f:
-        source = f.read()
+    source = _read_script()
     try:
         code = compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -193,6 +204,20 @@ def _finish(outcome):
     except (ValueError, TypeError, RecursionError) as exc:
         _emit(_error("not_json_serializable", "result could not be encoded: %s" % exc))
     os._exit(0)
+
+
+def warm_up():
+    """In a sandbox made ahead of its run (zygote.py): the success path once on a script of our
+    own, so that the memory it writes is copied from the zygote now, not on the run's clock.
+    Touches no fd and leaves no module, global or file behind."""
+    code = compile('def main():\n    return {"ok": [1, 2.5, "x", None, True]}\n', SCRIPT_NAME,
+                   "exec", dont_inherit=True)
+    module = types.ModuleType("__sandbox__")
+    module.__file__ = SCRIPT_NAME
+    exec(code, module.__dict__)
+    result = module.__dict__["main"]()
+    _check_json(result)
+    _encode({"status": "ok", "result": result})
 
 
 def child_main():
