@@ -21,6 +21,18 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 }  // namespace
 
+awaitable<Supervised> supervise_run(SandboxProcess& sandbox, RunIo io, base::sys::UniqueFd channel,
+                                    const ExecuteRequest& request, const Settings& settings) {
+  RunStreams streams{std::move(io.out.read), std::move(io.err.read), std::move(io.result.read),
+                     std::move(channel)};
+  io = RunIo{};
+  SuperviseLimits limits;
+  limits.timeout = request.timeout;
+  limits.max_output_bytes = settings.max_output_bytes;
+  limits.truncate_output = settings.truncate_output;
+  co_return co_await supervise(sandbox, std::move(streams), limits, request.cancel.get());
+}
+
 void collect_fds_in_flight() noexcept { base::sys::release_unix_socket(); }
 
 awaitable<Supervised> supervise(SandboxProcess& sandbox, RunStreams streams,
