@@ -113,7 +113,7 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   RunOutcome outcome = classify_run(run, request, settings_, mode,
                                     failed ? spawner_.describe(*failed) : std::string());
   if (!started->zygote.empty()) {
-    outcome.start = "warm";
+    outcome.start = StartPath::kWarm;
     outcome.zygote = std::move(started->zygote);
   }
   co_return outcome;

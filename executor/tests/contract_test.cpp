@@ -134,9 +134,9 @@ class ContractTest : public ::testing::TestWithParam<Path> {
     req.memory_bytes = 512ull << 20;
     RunOutcome o = runner(p).run(std::move(req));
     if (p == Path::kWarm) {
-      EXPECT_EQ(o.start, "warm") << "a warm-path case ran cold: " << o.internal_detail;
+      EXPECT_EQ(o.start, StartPath::kWarm) << "a warm-path case ran cold: " << o.internal_detail;
     } else {
-      EXPECT_EQ(o.start, "cold");
+      EXPECT_EQ(o.start, StartPath::kCold);
     }
     return o;
   }
