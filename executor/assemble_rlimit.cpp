@@ -107,7 +107,7 @@ std::unique_ptr<seccomp_policies::BpfProgram> load_seccomp(RlimitFacts& facts) {
   return bpf;
 }
 
-// The rlimits that hold here ("as", "cpu", ...).
+// The rlimits that hold here ("AS", "CPU", ...).
 std::vector<std::string> working_rlimits() {
   std::vector<std::string> names;
   for (const auto& limit : probe::rlimits()) {

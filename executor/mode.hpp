@@ -67,7 +67,7 @@ struct RlimitFacts {
   bool seccomp = false;        // the filter compiled and holds
   std::string seccomp_reason;  // why not, when not
   std::string seccomp_policy_path;
-  std::vector<std::string> rlimits;  // those that hold, lowercase without "rlimit_"
+  std::vector<std::string> rlimits;  // those that hold: "AS", "CPU", ...
   bool switch_ids = true;            // a uid per slot (the server is root)
   // Those the runs get, in the order describe lists them: pid, mount, network, ipc, uts.
   std::vector<std::string> namespaces;

@@ -278,7 +278,7 @@ RlimitFacts gvisor_root() {
   RlimitFacts f;
   f.seccomp = true;
   f.seccomp_policy_path = "/p/rlimit.policy";
-  f.rlimits = {"as", "cpu"};
+  f.rlimits = {"AS", "CPU"};
   f.namespaces = {"pid", "mount", "network", "ipc", "uts"};
   f.mount_proc = true;
   f.tmpfs_dirs = {"/tmp", "/dev/shm"};
@@ -312,7 +312,7 @@ TEST(Mode, DescribeRlimitIsTheHealthzObject) {
       R"j(namespace only)","pidfd":false,"child_wait":"SIGCHLD + waitid by pid",)j"
       R"j("orphans":"stay in the run's PID namespace, which dies with its first process",)j"
       R"j("process_cleanup":"kill(-1) as the run's uid, then /proc checked empty",)j"
-      R"j("memory_limit":"RLIMIT_AS","rlimits":["as","cpu"],)j"
+      R"j("memory_limit":"RLIMIT_AS","rlimits":["AS","CPU"],)j"
       R"j("cpu_share":"one scheduling group per sandbox (its own session; kernel autogroup)",)j"
       R"j("uids":{"first":5000,"count":2},"seccomp_kill_action":"kill_process","cgroup":"none"})j";
   EXPECT_EQ(boost::json::serialize(describe_rlimit(rlimit_decision(), gvisor_root())), expected);
