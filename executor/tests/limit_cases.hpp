@@ -1,5 +1,5 @@
-// Runs that every mode must end the same way (a limit, or a fatal signal), shared by the sandbox
-// and rlimit executors' suites: one table, each suite runs it against its own executor.
+// Runs that every mode must end the same way (a limit, or a fatal signal), and what every mode
+// measures, shared by the sandbox and rlimit executors' suites: each checks its own executor.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -67,6 +67,14 @@ inline void expect_limit_outcome(const LimitCase& c, const RunOutcome& o) {
   if (c.stdout_size > 0) {
     EXPECT_EQ(o.stdout_data.size(), c.stdout_size) << c.name;
   }
+}
+
+// A run that ended normally was measured: wall time, CPU and its interpreter's memory.
+inline void expect_usage_measured(const RunOutcome& o) {
+  EXPECT_TRUE(o.ran);
+  EXPECT_GT(o.usage.wall_ms, 0);
+  EXPECT_GT(o.usage.cpu_ms, 0);
+  EXPECT_GT(o.usage.peak_memory_bytes, 1u << 20);
 }
 
 }  // namespace pysandbox::executor

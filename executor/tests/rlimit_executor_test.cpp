@@ -87,37 +87,7 @@ TEST_P(RlimitExecutorTest, ReturnsMainsResultAndStdoutRunningAsTheSlotsUid) {
             R"({"ids":[2000700,2000700,2000700],"groups":[],"init_leads":true})");
   EXPECT_EQ(o.stdout_data, "len: 3\n");
   EXPECT_EQ(o.isolation, Isolation::kRlimit);
-  EXPECT_GT(o.usage.wall_ms, 0);
-  EXPECT_GT(o.usage.cpu_ms, 0);
-  EXPECT_GT(o.usage.peak_memory_bytes, 1u << 20);
-}
-
-TEST_P(RlimitExecutorTest, PandasAndNumpyWork) {
-  auto o =
-      run("import numpy as np, pandas as pd\n"
-          "def main():\n"
-          "    s = pd.Series([1, 2, 3])\n"
-          "    return {'sum': int(s.sum()), 'dot': float(np.arange(4) @ np.arange(4))}\n");
-  ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data;
-  EXPECT_EQ(boost::json::serialize(o.result), R"({"sum":6,"dot":1.4E1})");
-}
-
-TEST_P(RlimitExecutorTest, StdinReachesTheScript) {
-  auto o = run("import sys\ndef main():\n    return sys.stdin.read().upper()\n", 10s, 256ull << 20,
-               "hello");
-  ASSERT_EQ(o.status, Status::kOk) << o.message;
-  EXPECT_EQ(o.result, boost::json::value("HELLO"));
-}
-
-TEST_P(RlimitExecutorTest, ScriptErrorsAreTyped) {
-  EXPECT_EQ(run("def main(:\n").status, Status::kSyntaxError);
-  EXPECT_EQ(run("x = 1\n").status, Status::kNoMain);
-  auto exc = run("def main():\n    raise ValueError('boom')\n");
-  EXPECT_EQ(exc.status, Status::kException);
-  EXPECT_NE(exc.trace.find("ValueError: boom"), std::string::npos) << exc.trace;
-  auto early = run("import os\ndef main():\n    os._exit(7)\n");
-  EXPECT_EQ(early.status, Status::kException);
-  EXPECT_NE(early.message.find("status 7"), std::string::npos);
+  expect_usage_measured(o);
 }
 
 TEST_P(RlimitExecutorTest, LimitsEndTheRunAsInEveryMode) {
