@@ -173,7 +173,7 @@ boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
     slot.reset();
     record.abandoned = "running";
     record.error_type = "cancelled";
-    record.start = outcome.start == "warm" ? "warm:" + outcome.zygote : outcome.start;
+    record.start = executor::start_label(outcome);
     co_return Answer{};
   }
   if (!record.detail.empty()) {
@@ -182,7 +182,7 @@ boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
   }
 
   record.isolation = std::string(executor::to_string(outcome.isolation));
-  record.start = outcome.start == "warm" ? "warm:" + outcome.zygote : outcome.start;
+  record.start = executor::start_label(outcome);
   if (outcome.ran) {
     record.spawn_ms = outcome.phases.spawn_ms;
     record.run_ms = outcome.phases.run_ms;

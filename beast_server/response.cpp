@@ -39,7 +39,7 @@ void add_run_fields(boost::json::object& body, const executor::RunOutcome& outco
   body["stderr"] = outcome.stderr_data;
   body["usage"] = usage_json(outcome.usage);
   body["isolation"] = executor::to_string(outcome.isolation);
-  body["start"] = outcome.start;
+  body["start"] = executor::to_string(outcome.start);
   body["truncated"] = outcome.truncated;
 }
 

@@ -89,152 +89,128 @@ void scrub_environment() {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) std::memset(*e, 0, std::strlen(*e));
 }
 
-}  // namespace
-
-std::unique_ptr<Executor> assemble_rlimit(boost::asio::any_io_executor io, Settings settings,
-                                          bool explicit_policy, const std::string& runner,
-                                          const ModeDecision& decision) {
-  // The rlimit policy refuses socket() altogether: without a network namespace, AF_INET reaches
-  // the server's network and AF_UNIX the host's sockets.
-  if (!explicit_policy) settings.seccomp_policy_path = settings.data_dir + "/rlimit.policy";
-  std::string seccomp_why;
-  auto bpf = compile_policy(settings.seccomp_policy_path, seccomp_why);
-  if (bpf) {
-    const auto holds = probe::seccomp_holds(*bpf);
-    log_capability("seccomp(" + settings.seccomp_policy_path + ")", holds.ok, holds.detail,
-                   holds.err);
-    if (!holds.ok) {
-      seccomp_why = holds.detail;
-      bpf.reset();
-    }
-  } else {
-    log_capability("seccomp(" + settings.seccomp_policy_path + ")", false, seccomp_why);
+// The filter of rlimit mode, when it compiles and holds here (null otherwise: why in `facts`).
+std::unique_ptr<seccomp_policies::BpfProgram> load_seccomp(RlimitFacts& facts) {
+  const std::string& path = facts.seccomp_policy_path;
+  auto bpf = compile_policy(path, facts.seccomp_reason);
+  if (!bpf) {
+    log_capability("seccomp(" + path + ")", false, facts.seccomp_reason);
+    return bpf;
   }
+  const auto holds = probe::seccomp_holds(*bpf);
+  log_capability("seccomp(" + path + ")", holds.ok, holds.detail, holds.err);
+  if (!holds.ok) {
+    facts.seccomp_reason = holds.detail;
+    bpf.reset();
+  }
+  facts.seccomp = bpf != nullptr;
+  return bpf;
+}
 
-  boost::json::array rlimits;
+// The rlimits that hold here ("AS", "CPU", ...).
+std::vector<std::string> working_rlimits() {
+  std::vector<std::string> names;
   for (const auto& limit : probe::rlimits()) {
     log_capability(limit.name, limit.ok, limit.detail, limit.err);
-    if (limit.ok) rlimits.emplace_back(limit.name.substr(std::string_view("rlimit_").size()));
+    if (limit.ok) names.push_back(limit.name.substr(std::string_view("rlimit_").size()));
   }
+  return names;
+}
 
-  const std::string base =
-      settings.rlimit_scratch_dir.empty() ? kDefaultScratchBase : settings.rlimit_scratch_dir;
-  const bool use_namespaces = settings.rlimit_namespaces;
-
-  RlimitExecutorOptions options;
-  options.switch_ids = ::geteuid() == 0;
-  options.shared_tmp_dirs = world_writable_dirs();
-  // A run's orphans (daemons) are reparented to us rather than to the system's init, so that
-  // once killed they are reaped at once, by us. gVisor refuses it; there the server is usually
-  // pid 1 of its container, which amounts to the same.
-  std::string orphans = "reparented to the server (child subreaper), killed and reaped by it";
-  if (::getpid() == 1) {
-    orphans = "reparented to the server (pid 1), killed and reaped by it";
-  } else if (auto sub = base::sys::become_child_subreaper(); !sub) {
-    orphans = "reparented to the system's init: killed by the server, reaped by init";
+// A run's orphans (daemons) are reparented to us rather than to the system's init, so that once
+// killed they are reaped at once, by us. gVisor refuses it; there the server is usually pid 1 of
+// its container, which amounts to the same.
+OrphanReaper adopt_orphans() {
+  if (::getpid() == 1) return OrphanReaper::kServerAsPid1;
+  if (auto sub = base::sys::become_child_subreaper(); !sub) {
     log_capability("child_subreaper", false,
                    "prctl(PR_SET_CHILD_SUBREAPER): " + sub.error().message(), sub.error().value());
-  } else {
-    log_capability("child_subreaper", true, "");
+    return OrphanReaper::kSystemInit;
   }
+  log_capability("child_subreaper", true, "");
+  return OrphanReaper::kServerAsSubreaper;
+}
 
-  jail::RlimitJailConfig config;
-  config.executable = settings.python_path;
-  config.init_path = settings.init_path;
-  config.argv = {settings.python_path, "-I", "-B", "-u", "-c", runner};
-  config.env = kSandboxEnv;
-  config.seccomp = bpf.get();
-
-  // Every namespace a root server can still create without a user namespace, as far as the
-  // probe found it to work (gVisor: all of them, but no pivot_root). --rlimit-namespaces=off
-  // turns them off.
-  boost::json::array namespaces;
-  std::string root =
-      "the host's own filesystem (no mount namespace): only file permissions "
-      "protect it; the world-writable directories are shared";
-  std::string network =
-      bpf ? "the server's network namespace; socket() refused by seccomp (socketpair allowed)"
-          : "the server's network namespace, unrestricted (no seccomp)";
-  bool pid_ns = false;
-  if (options.switch_ids && use_namespaces) {
-    const probe::RootNamespaces found = probe::root_namespaces();
-    for (const auto& c : found.items) log_capability(c.name, c.ok, c.detail, c.err);
-    jail::RlimitNamespaces& ns = config.namespaces;
-    ns.tmpfs_bytes = settings.tmpfs_bytes;
-    if (found.clone_flags & CLONE_NEWPID) {
-      ns.clone_flags |= CLONE_NEWPID;
-      namespaces.emplace_back("pid");
-      pid_ns = true;
-    }
-    if (found.mounts) {
-      ns.clone_flags |= CLONE_NEWNS;
-      ns.tolerate_private_failure = found.tolerate_private_failure;
-      ns.mount_proc = pid_ns && found.proc;
-      ns.tmpfs_dirs = options.shared_tmp_dirs;
-      options.private_tmp =
-          std::find(ns.tmpfs_dirs.begin(), ns.tmpfs_dirs.end(), "/tmp") != ns.tmpfs_dirs.end();
-      options.shared_tmp_dirs.clear();
-      namespaces.emplace_back("mount");
-      std::string tmpfs;
-      for (const auto& d : ns.tmpfs_dirs) tmpfs += (tmpfs.empty() ? "" : ", ") + d;
-      root =
-          "the host's own filesystem (rlimit mode does not pivot_root: world-readable files "
-          "stay readable), with " +
-          std::string(ns.mount_proc ? "a fresh /proc of its own PID namespace and " : "") +
-          "a private tmpfs of " + std::to_string(settings.tmpfs_bytes) + " bytes over each of " +
-          tmpfs;
-    }
-    if ((found.clone_flags & CLONE_NEWNET) && found.net_isolated) {
-      ns.clone_flags |= CLONE_NEWNET;
-      namespaces.emplace_back("network");
-      network = std::string("a network namespace of its own (loopback only, down)") +
-                (bpf ? "; socket() also refused by seccomp" : "");
-    }
-    for (const auto& [flag, name] : {std::pair{CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"}}) {
-      if (found.clone_flags & flag) {
-        ns.clone_flags |= flag;
-        namespaces.emplace_back(name);
-      }
+// Every namespace a root server can still create without a user namespace, as far as the probe
+// found it to work (gVisor: all of them, but no pivot_root).
+void use_root_namespaces(std::uint64_t tmpfs_bytes, jail::RlimitNamespaces& ns,
+                         RlimitExecutorOptions& options, RlimitFacts& facts) {
+  const probe::RootNamespaces found = probe::root_namespaces();
+  for (const auto& c : found.items) log_capability(c.name, c.ok, c.detail, c.err);
+  ns.tmpfs_bytes = tmpfs_bytes;
+  const bool pid_ns = (found.clone_flags & CLONE_NEWPID) != 0;
+  if (pid_ns) {
+    ns.clone_flags |= CLONE_NEWPID;
+    facts.namespaces.emplace_back("pid");
+  }
+  if (found.mounts) {
+    ns.clone_flags |= CLONE_NEWNS;
+    ns.tolerate_private_failure = found.tolerate_private_failure;
+    ns.mount_proc = pid_ns && found.proc;
+    ns.tmpfs_dirs = options.shared_tmp_dirs;
+    options.private_tmp =
+        std::find(ns.tmpfs_dirs.begin(), ns.tmpfs_dirs.end(), "/tmp") != ns.tmpfs_dirs.end();
+    options.shared_tmp_dirs.clear();
+    facts.namespaces.emplace_back("mount");
+    facts.mount_proc = ns.mount_proc;
+    facts.tmpfs_dirs = ns.tmpfs_dirs;
+  }
+  if ((found.clone_flags & CLONE_NEWNET) && found.net_isolated) {
+    ns.clone_flags |= CLONE_NEWNET;
+    facts.namespaces.emplace_back("network");
+  }
+  for (const auto& [flag, name] : {std::pair{CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"}}) {
+    if (found.clone_flags & flag) {
+      ns.clone_flags |= flag;
+      facts.namespaces.emplace_back(name);
     }
   }
+}
 
-  // Where the runs can see the server in /proc and the kernel does not guard its environ
-  // (gVisor), the server's environment (cloud credentials, ...) would be theirs to read: blank it
-  // in memory. Everything the server needs from it was read at startup.
-  std::string environment = "readable by root only (/proc/<pid>/environ is ptrace-guarded)";
-  if (options.switch_ids && !(config.namespaces.mount_proc)) {
-    const auto guarded = probe::proc_environ_protected(settings.uid_base, settings.uid_base);
-    log_capability(guarded.name, guarded.ok, guarded.detail, guarded.err);
-    if (!guarded.ok) {
-      scrub_environment();
-      environment = "blanked in memory at startup: " + guarded.detail;
-    }
-  } else if (config.namespaces.mount_proc) {
-    environment = "invisible to the runs (their /proc shows their own PID namespace only)";
+// Where the runs can see the server in /proc and the kernel does not guard its environ (gVisor),
+// the server's environment (cloud credentials, ...) would be theirs to read: blank it in memory.
+// Everything the server needs from it was read at startup. Returns why it was blanked.
+std::optional<std::string> guard_environment(const Settings& settings,
+                                             const RlimitExecutorOptions& options,
+                                             bool mount_proc) {
+  if (!options.switch_ids || mount_proc) return std::nullopt;
+  const auto guarded = probe::proc_environ_protected(settings.uid_base, settings.uid_base);
+  log_capability(guarded.name, guarded.ok, guarded.detail, guarded.err);
+  if (guarded.ok) return std::nullopt;
+  scrub_environment();
+  return guarded.detail;
+}
+
+std::optional<jail::ScratchRoot> make_scratch_root(const Settings& settings,
+                                                   const RlimitExecutorOptions& options) {
+  if (options.private_tmp) return std::nullopt;
+  const std::string base =
+      settings.rlimit_scratch_dir.empty() ? kDefaultScratchBase : settings.rlimit_scratch_dir;
+  auto created = jail::ScratchRoot::create(base, options.switch_ids);
+  if (!created) {
+    throw std::runtime_error("rlimit mode: cannot create the scratch directory under " + base +
+                             ": " + created.error().message() +
+                             " (it must be a directory owned by the server that only the "
+                             "server can write; set --rlimit-scratch-dir to use another)");
   }
+  return std::move(*created);
+}
 
-  std::optional<jail::ScratchRoot> scratch;
-  if (!options.private_tmp) {
-    auto created = jail::ScratchRoot::create(base, options.switch_ids);
-    if (!created) {
-      throw std::runtime_error("rlimit mode: cannot create the scratch directory under " + base +
-                               ": " + created.error().message() +
-                               " (it must be a directory owned by the server that only the "
-                               "server can write; set --rlimit-scratch-dir to use another)");
-    }
-    scratch.emplace(std::move(*created));
+// Leftovers of a previous server with the same uid range (a crash skips its teardown) would
+// share a uid with our runs: they go first.
+void sweep_leftovers(const Settings& settings, const RlimitExecutorOptions& options) {
+  if (!options.switch_ids) return;
+  for (unsigned slot = 0; slot < settings.max_concurrency; ++slot) {
+    const uid_t uid = settings.uid_base + slot;
+    (void)jail::kill_all_of_uid(uid, uid);
+    for (const auto& dir : options.shared_tmp_dirs) (void)jail::remove_entries_owned_by(dir, uid);
   }
+}
 
-  // Leftovers of a previous server with the same uid range (a crash skips its teardown) would
-  // share a uid with our runs: they go first.
-  if (options.switch_ids) {
-    for (unsigned slot = 0; slot < settings.max_concurrency; ++slot) {
-      const uid_t uid = settings.uid_base + slot;
-      (void)jail::kill_all_of_uid(uid, uid);
-      for (const auto& dir : options.shared_tmp_dirs) (void)jail::remove_entries_owned_by(dir, uid);
-    }
-  }
-
+// Throws unless `python -c pass` runs in this jail.
+void trial_run(const jail::RlimitJailConfig& config, const Settings& settings,
+               const std::optional<jail::ScratchRoot>& scratch,
+               const RlimitExecutorOptions& options) {
   jail::RlimitJailConfig probe_config = config;
   probe_config.argv = {settings.python_path, "-I", "-B", "-c", "pass"};
   auto probe_spawner = jail::RlimitSpawner::create(probe_config);
@@ -247,51 +223,53 @@ std::unique_ptr<Executor> assemble_rlimit(boost::asio::any_io_executor io, Setti
     throw std::runtime_error("not even the rlimit sandbox works here: " + failed +
                              " (it needs fork, setrlimit and, as root, setresuid to --uid-base)");
   }
+}
+
+}  // namespace
+
+std::unique_ptr<Executor> assemble_rlimit(boost::asio::any_io_executor io, Settings settings,
+                                          bool explicit_policy, const std::string& runner,
+                                          const ModeDecision& decision) {
+  // The rlimit policy refuses socket() altogether: without a network namespace, AF_INET reaches
+  // the server's network and AF_UNIX the host's sockets.
+  if (!explicit_policy) settings.seccomp_policy_path = settings.data_dir + "/rlimit.policy";
+  RlimitFacts facts;
+  facts.seccomp_policy_path = settings.seccomp_policy_path;
+  auto bpf = load_seccomp(facts);
+  facts.rlimits = working_rlimits();
+
+  RlimitExecutorOptions options;
+  options.switch_ids = ::geteuid() == 0;
+  options.shared_tmp_dirs = world_writable_dirs();
+  facts.switch_ids = options.switch_ids;
+  facts.orphans = adopt_orphans();
+
+  jail::RlimitJailConfig config;
+  config.executable = settings.python_path;
+  config.init_path = settings.init_path;
+  config.argv = {settings.python_path, "-I", "-B", "-u", "-c", runner};
+  config.env = kSandboxEnv;
+  config.seccomp = bpf.get();
+  // --rlimit-namespaces=off turns them off.
+  if (options.switch_ids && settings.rlimit_namespaces)
+    use_root_namespaces(settings.tmpfs_bytes, config.namespaces, options, facts);
+  facts.tmpfs_bytes = settings.tmpfs_bytes;
+  facts.environment_blanked = guard_environment(settings, options, config.namespaces.mount_proc);
+
+  std::optional<jail::ScratchRoot> scratch = make_scratch_root(settings, options);
+  sweep_leftovers(settings, options);
+  trial_run(config, settings, scratch, options);
   auto spawner = jail::RlimitSpawner::create(config);
   if (!spawner)
     throw std::runtime_error("invalid sandbox configuration: " + spawner.error().message());
 
-  boost::json::array shared;
-  for (const auto& d : options.shared_tmp_dirs) shared.emplace_back(d);
-  boost::json::object caps{
-      {"mode", "rlimit"},
-      {"capabilities", decision.capabilities},
-      {"namespaces", std::move(namespaces)},
-      {"root", root},
-      {"uid", options.switch_ids
-                  ? "uid-base + slot, distinct per concurrent run, no supplementary groups"
-                  : "the server's own uid (the server is not root): the script can signal the "
-                    "server and read what the server can read"},
-      {"scratch_dir", scratch ? scratch->path() +
-                                    "/run-<random> (cwd, HOME, TMPDIR; made by the run as its "
-                                    "uid, mode 0700; removed after the run)"
-                              : std::string("/tmp, a private tmpfs (cwd, HOME, TMPDIR)")},
-      {"shared_tmp_cleanup",
-       options.switch_ids ? boost::json::value(std::move(shared)) : boost::json::value(nullptr)},
-      {"seccomp", bpf != nullptr},
-      {"seccomp_policy", settings.seccomp_policy_path},
-      {"network", network},
-      {"server_environment", environment},
-      {"pidfd", false},
-      {"child_wait", "SIGCHLD + waitid by pid"},
-      {"orphans",
-       pid_ns ? "stay in the run's PID namespace, which dies with its first process" : orphans},
-      {"process_cleanup", options.switch_ids ? "kill(-1) as the run's uid, then /proc checked empty"
-                                             : "kill of the run's process group"},
-      {"memory_limit", "RLIMIT_AS"},
-      {"rlimits", std::move(rlimits)},
-      {"cpu_share", cpu_share_text(false, decision.sched_autogroup)},
-      {"uids", {{"first", settings.uid_base}, {"count", settings.max_concurrency}}},
-  };
-  if (bpf) {
-    caps["seccomp_kill_action"] = kill_action_text(decision.kill_process_available);
-  } else {
-    caps["seccomp_reason"] = seccomp_why;
-  }
-  for (const auto& [key, value] : decision.cgroup_info) caps[key] = value;
+  if (scratch) facts.scratch_path = scratch->path();
+  facts.shared_tmp_dirs = options.shared_tmp_dirs;
+  facts.uid_base = settings.uid_base;
+  facts.uid_count = settings.max_concurrency;
   return std::make_unique<RlimitExecutor>(std::move(io), std::move(settings), std::move(bpf),
                                           std::move(*spawner), std::move(scratch),
-                                          std::move(options), std::move(caps));
+                                          std::move(options), describe_rlimit(decision, facts));
 }
 
 }  // namespace pysandbox::executor

@@ -1,5 +1,6 @@
 #include "executor/mode.hpp"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 
 namespace pysandbox::executor {
@@ -36,6 +37,66 @@ std::string cgroup_why_not(const probe::CgroupFacts& cgroup, bool namespaces_ok)
   if (!namespaces_ok) return "the namespace sandbox does not work here";
   if (!cgroup.delegation_error) return "not tried";
   return *cgroup.delegation_error;
+}
+
+bool has(const std::vector<std::string>& list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+boost::json::array json_array(const std::vector<std::string>& items) {
+  boost::json::array out;
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+std::string rlimit_root_text(const RlimitFacts& f) {
+  if (!has(f.namespaces, "mount")) {
+    return "the host's own filesystem (no mount namespace): only file permissions protect it; "
+           "the world-writable directories are shared";
+  }
+  std::string tmpfs;
+  for (const auto& d : f.tmpfs_dirs) tmpfs += (tmpfs.empty() ? "" : ", ") + d;
+  return "the host's own filesystem (rlimit mode does not pivot_root: world-readable files stay "
+         "readable), with " +
+         std::string(f.mount_proc ? "a fresh /proc of its own PID namespace and " : "") +
+         "a private tmpfs of " + std::to_string(f.tmpfs_bytes) + " bytes over each of " + tmpfs;
+}
+
+std::string rlimit_network_text(const RlimitFacts& f) {
+  if (has(f.namespaces, "network")) {
+    return std::string("a network namespace of its own (loopback only, down)") +
+           (f.seccomp ? "; socket() also refused by seccomp" : "");
+  }
+  return f.seccomp
+             ? "the server's network namespace; socket() refused by seccomp (socketpair allowed)"
+             : "the server's network namespace, unrestricted (no seccomp)";
+}
+
+std::string rlimit_environment_text(const RlimitFacts& f) {
+  if (f.mount_proc) return "invisible to the runs (their /proc shows their own PID namespace only)";
+  if (f.environment_blanked) return "blanked in memory at startup: " + *f.environment_blanked;
+  return "readable by root only (/proc/<pid>/environ is ptrace-guarded)";
+}
+
+std::string rlimit_orphans_text(const RlimitFacts& f) {
+  if (has(f.namespaces, "pid"))
+    return "stay in the run's PID namespace, which dies with its first process";
+  switch (f.orphans) {
+    case OrphanReaper::kServerAsPid1:
+      return "reparented to the server (pid 1), killed and reaped by it";
+    case OrphanReaper::kServerAsSubreaper:
+      return "reparented to the server (child subreaper), killed and reaped by it";
+    case OrphanReaper::kSystemInit:
+      return "reparented to the system's init: killed by the server, reaped by init";
+  }
+  return "";
+}
+
+std::string rlimit_scratch_text(const RlimitFacts& f) {
+  if (!f.scratch_path) return "/tmp, a private tmpfs (cwd, HOME, TMPDIR)";
+  return *f.scratch_path +
+         "/run-<random> (cwd, HOME, TMPDIR; made by the run as its uid, mode 0700; removed after "
+         "the run)";
 }
 
 }  // namespace
@@ -135,6 +196,42 @@ boost::json::object describe(const ModeDecision& d) {
   };
   for (const auto& [key, value] : d.cgroup_info) caps[key] = value;
   caps["uids"] = {{"first", d.uid_base}, {"count", d.uid_count}};
+  return caps;
+}
+
+boost::json::object describe_rlimit(const ModeDecision& d, const RlimitFacts& f) {
+  boost::json::object caps{
+      {"mode", "rlimit"},
+      {"capabilities", d.capabilities},
+      {"namespaces", json_array(f.namespaces)},
+      {"root", rlimit_root_text(f)},
+      {"uid", f.switch_ids
+                  ? "uid-base + slot, distinct per concurrent run, no supplementary groups"
+                  : "the server's own uid (the server is not root): the script can signal the "
+                    "server and read what the server can read"},
+      {"scratch_dir", rlimit_scratch_text(f)},
+      {"shared_tmp_cleanup", f.switch_ids ? boost::json::value(json_array(f.shared_tmp_dirs))
+                                          : boost::json::value(nullptr)},
+      {"seccomp", f.seccomp},
+      {"seccomp_policy", f.seccomp_policy_path},
+      {"network", rlimit_network_text(f)},
+      {"server_environment", rlimit_environment_text(f)},
+      {"pidfd", false},
+      {"child_wait", "SIGCHLD + waitid by pid"},
+      {"orphans", rlimit_orphans_text(f)},
+      {"process_cleanup", f.switch_ids ? "kill(-1) as the run's uid, then /proc checked empty"
+                                       : "kill of the run's process group"},
+      {"memory_limit", "RLIMIT_AS"},
+      {"rlimits", json_array(f.rlimits)},
+      {"cpu_share", cpu_share_text(false, d.sched_autogroup)},
+      {"uids", {{"first", f.uid_base}, {"count", f.uid_count}}},
+  };
+  if (f.seccomp) {
+    caps["seccomp_kill_action"] = kill_action_text(d.kill_process_available);
+  } else {
+    caps["seccomp_reason"] = f.seccomp_reason;
+  }
+  for (const auto& [key, value] : d.cgroup_info) caps[key] = value;
   return caps;
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "executor/cancel.hpp"
 #include "executor/run_io.hpp"
 #include "executor/runner_protocol.hpp"
 
@@ -120,6 +121,32 @@ RunOutcome classify(const Supervised& run, const ClassifyInput& in) {
   o.message = "the interpreter exited with status " + std::to_string(ending.code) +
               " before main() returned (see stderr)";
   return o;
+}
+
+std::optional<jail::SetupFailure> setup_failure_of(const Supervised& run) {
+  const auto& f = run.report.setup_failed;
+  if (!f) return std::nullopt;
+  return jail::SetupFailure{f->step, f->index, f->err};
+}
+
+RunOutcome classify_run(const Supervised& run, const ExecuteRequest& request,
+                        const Settings& settings, Isolation mode, std::string setup_failure) {
+  ClassifyInput input;
+  input.setup_failure = std::move(setup_failure);
+  input.timeout = request.timeout;
+  input.memory_bytes = request.memory_bytes;
+  input.max_output_bytes = settings.max_output_bytes;
+  RunOutcome outcome = classify(run, input);
+  outcome.isolation = mode;
+  return outcome;
+}
+
+std::optional<RunOutcome> cancelled_before_start(const ExecuteRequest& request, Isolation mode) {
+  if (!request.cancel || !request.cancel->cancelled()) return std::nullopt;
+  RunOutcome gone;
+  gone.status = Status::kCancelled;
+  gone.isolation = mode;
+  return gone;
 }
 
 }  // namespace pysandbox::executor

@@ -5,10 +5,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "executor/settings.hpp"
 #include "executor/supervise.hpp"
 #include "executor/types.hpp"
+#include "jail/spawner.hpp"
 
 namespace pysandbox::executor {
 
@@ -23,5 +26,16 @@ struct ClassifyInput {
 // Status, message, result, trace, signal, captured output, usage and phase timings. The caller
 // adds what only it knows (isolation mode, warm or cold start).
 RunOutcome classify(const Supervised& run, const ClassifyInput& input);
+
+// The setup step the sandbox reported failing, if any, for its spawner to describe.
+std::optional<jail::SetupFailure> setup_failure_of(const Supervised& run);
+
+// classify() for a run of `request` under `settings` in `mode`; `setup_failure` as the spawner
+// describes setup_failure_of(run) (empty: none).
+RunOutcome classify_run(const Supervised& run, const ExecuteRequest& request,
+                        const Settings& settings, Isolation mode, std::string setup_failure);
+
+// kCancelled for a request whose caller gave up before its sandbox was made; nullopt otherwise.
+std::optional<RunOutcome> cancelled_before_start(const ExecuteRequest& request, Isolation mode);
 
 }  // namespace pysandbox::executor

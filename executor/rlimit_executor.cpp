@@ -4,17 +4,12 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
-#include <cstring>
-#include <optional>
 
 #include "base/log.hpp"
-#include "executor/cancel.hpp"
 #include "executor/outcome.hpp"
 #include "executor/run_io.hpp"
 #include "executor/supervise.hpp"
@@ -27,9 +22,6 @@ namespace {
 using boost::asio::as_tuple;
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
-using boost::asio::posix::stream_descriptor;
-using Clock = std::chrono::steady_clock;
-using namespace boost::asio::experimental::awaitable_operators;
 
 // How long a run's uid may take to be empty after kill(-1): dying processes in gVisor (ptrace
 // platform) take a few ms each; a fork bomb a few hundred.
@@ -97,8 +89,7 @@ RlimitExecutor::RlimitExecutor(boost::asio::any_io_executor io, Settings setting
                                jail::RlimitSpawner spawner,
                                std::optional<jail::ScratchRoot> scratch,
                                RlimitExecutorOptions options, boost::json::object capabilities)
-    : io_(io),
-      settings_(std::move(settings)),
+    : settings_(std::move(settings)),
       seccomp_(std::move(seccomp)),
       spawner_(std::move(spawner)),
       scratch_(std::move(scratch)),
@@ -106,20 +97,50 @@ RlimitExecutor::RlimitExecutor(boost::asio::any_io_executor io, Settings setting
       reaper_(jail::ChildReaper::of(io)),
       capabilities_(std::move(capabilities)) {}
 
-jail::RlimitRunParams RlimitExecutor::params_for(const ExecuteRequest& request) const {
+jail::RlimitRunParams RlimitExecutor::params_for(const ExecuteRequest& request,
+                                                 const RunIo& io) const {
   jail::RlimitRunParams p;
   p.switch_ids = options_.switch_ids;
   p.uid = options_.switch_ids ? settings_.uid_base + request.slot : ::geteuid();
   p.gid = options_.switch_ids ? settings_.uid_base + request.slot : ::getegid();
-  // RLIMIT_AS is the memory limit of this mode: it counts reservations, so it is strict, but it
-  // is the only per-process bound without cgroups.
-  p.limits.address_space = request.memory_bytes;
-  const auto seconds = std::chrono::ceil<std::chrono::seconds>(request.timeout).count();
-  p.limits.cpu_seconds = static_cast<std::uint64_t>(seconds) + 1;
-  p.limits.processes = settings_.pids_max;
-  p.limits.open_files = settings_.nofile_max;
-  p.limits.file_size = settings_.fsize_max_bytes;
+  p.limits = request_rlimits(request, settings_);
+  p.fds = io.child_fds();
   return p;
+}
+
+std::string RlimitExecutor::place_run(jail::RlimitRunParams& params) const {
+  if (options_.private_tmp || !scratch_) {
+    params.cwd = "/tmp";
+    return {};
+  }
+  std::string name = jail::ScratchRoot::new_run_name();
+  params.cwd = scratch_->path() + "/" + name;
+  params.create_cwd = true;
+  params.env = {"HOME=" + params.cwd, "TMPDIR=" + params.cwd, "MPLCONFIGDIR=" + params.cwd};
+  return name;
+}
+
+void RlimitExecutor::remove_run_files(const jail::RlimitRunParams& params,
+                                      const std::string& scratch_name) const {
+  // The files are removed as the run's uid: a root server without CAP_DAC_OVERRIDE could not,
+  // the uid itself can (it owns them; the shared dirs are sticky).
+  if (options_.switch_ids) {
+    // Its own directory and anything else it made in the scratch root (which it cannot list,
+    // but we can).
+    std::vector<std::string> names;
+    if (scratch_) {
+      if (auto owned = jail::entries_owned_by(scratch_->fd(), params.uid))
+        names = std::move(*owned);
+    }
+    if (auto r = jail::remove_as_uid(params.uid, params.gid, scratch_ ? scratch_->fd() : -1, names,
+                                     options_.shared_tmp_dirs);
+        !r) {
+      log_warning("removing the run's files", r.error().message());
+    }
+  } else if (!scratch_name.empty()) {
+    if (auto r = jail::remove_tree_at(scratch_->fd(), scratch_name.c_str()); !r)
+      log_warning("removing the scratch directory", r.error().message());
+  }
 }
 
 namespace {
@@ -203,78 +224,24 @@ class RlimitSandbox final : public SandboxProcess {
 }  // namespace
 
 awaitable<RunOutcome> RlimitExecutor::run(ExecuteRequest request) {
-  if (request.cancel && request.cancel->cancelled()) {
-    RunOutcome gone;
-    gone.status = Status::kCancelled;
-    gone.isolation = Isolation::kRlimit;
-    co_return gone;
-  }
-  jail::RlimitRunParams params = params_for(request);
-
-  // The run's private writable place: a tmpfs over /tmp in its own mount namespace, or else a
-  // directory in our scratch root that the run creates for itself, as its own uid.
-  std::string scratch_name;
-  if (options_.private_tmp || !scratch_) {
-    params.cwd = "/tmp";
-  } else {
-    scratch_name = jail::ScratchRoot::new_run_name();
-    params.cwd = scratch_->path() + "/" + scratch_name;
-    params.create_cwd = true;
-    params.env = {"HOME=" + params.cwd, "TMPDIR=" + params.cwd, "MPLCONFIGDIR=" + params.cwd};
-  }
-
+  constexpr Isolation kMode = Isolation::kRlimit;
+  if (auto gone = cancelled_before_start(request, kMode)) co_return *gone;
   auto io = make_run_io(request);
-  if (!io) co_return internal_error(Isolation::kRlimit, "pipes: " + io.error().message());
-  params.fds = {io->stdin_data.get(), io->out.write.get(), io->err.write.get(), io->script.get(),
-                io->result.write.get()};
+  if (!io) co_return internal_error(kMode, "pipes: " + io.error().message());
+  jail::RlimitRunParams params = params_for(request, *io);
+  const std::string scratch_name = place_run(params);
 
   auto spawned = spawner_.spawn(params);
-  if (!spawned) co_return internal_error(Isolation::kRlimit, "spawn: " + spawned.error().message());
-
-  // Only the sandbox may hold the write ends: EOF then means every process in it closed them.
-  RunStreams streams{std::move(io->out.read), std::move(io->err.read), std::move(io->result.read),
-                     std::move(spawned->channel)};
-  io.value() = RunIo{};
+  if (!spawned) co_return internal_error(kMode, "spawn: " + spawned.error().message());
   RlimitSandbox sandbox(reaper_, spawned->pid, options_, params.uid, params.gid);
+  const Supervised run = co_await supervise_run(sandbox, std::move(*io),
+                                                std::move(spawned->channel), request, settings_);
 
-  SuperviseLimits limits;
-  limits.timeout = request.timeout;
-  limits.max_output_bytes = settings_.max_output_bytes;
-  limits.truncate_output = settings_.truncate_output;
-  const Supervised run =
-      co_await supervise(sandbox, std::move(streams), limits, request.cancel.get());
-
-  // Nothing the run wrote may reach the next run of this slot (same uid). The files are removed
-  // as the run's uid: a root server without CAP_DAC_OVERRIDE could not, the uid itself can (it
-  // owns them; the shared dirs are sticky).
-  if (options_.switch_ids) {
-    // Its own directory and anything else it made in the scratch root (which it cannot list,
-    // but we can).
-    std::vector<std::string> names;
-    if (scratch_) {
-      if (auto owned = jail::entries_owned_by(scratch_->fd(), params.uid))
-        names = std::move(*owned);
-    }
-    if (auto r = jail::remove_as_uid(params.uid, params.gid, scratch_ ? scratch_->fd() : -1, names,
-                                     options_.shared_tmp_dirs);
-        !r) {
-      log_warning("removing the run's files", r.error().message());
-    }
-  } else if (!scratch_name.empty()) {
-    if (auto r = jail::remove_tree_at(scratch_->fd(), scratch_name.c_str()); !r)
-      log_warning("removing the scratch directory", r.error().message());
-  }
-
-  ClassifyInput input;
-  if (const auto& f = run.report.setup_failed)
-    input.setup_failure =
-        jail::RlimitSpawner::describe(jail::SetupFailure{f->step, f->index, f->err});
-  input.timeout = request.timeout;
-  input.memory_bytes = request.memory_bytes;
-  input.max_output_bytes = settings_.max_output_bytes;
-  RunOutcome outcome = classify(run, input);
-  outcome.isolation = Isolation::kRlimit;
-  co_return outcome;
+  // Nothing the run wrote may reach the next run of this slot (same uid).
+  remove_run_files(params, scratch_name);
+  const auto failed = setup_failure_of(run);
+  co_return classify_run(run, request, settings_, kMode,
+                         failed ? jail::RlimitSpawner::describe(*failed) : std::string());
 }
 
 }  // namespace pysandbox::executor

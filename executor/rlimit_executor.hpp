@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "executor/executor.hpp"
+#include "executor/run_io.hpp"
 #include "executor/settings.hpp"
 #include "jail/child_reaper.hpp"
 #include "jail/rlimit_spawner.hpp"
@@ -49,11 +50,17 @@ class RlimitExecutor final : public Executor {
   boost::json::object describe() const override { return capabilities_; }
 
  private:
-  jail::RlimitRunParams params_for(const ExecuteRequest& request) const;
+  // The run's uid, rlimits and fds.
+  jail::RlimitRunParams params_for(const ExecuteRequest& request, const RunIo& io) const;
+  // The run's private writable place: a tmpfs over /tmp in its own mount namespace, or else a
+  // directory in our scratch root that the run creates for itself, as its own uid. Returns that
+  // directory's name (empty: /tmp).
+  std::string place_run(jail::RlimitRunParams& params) const;
+  // After the run: what it wrote, in its place and in the shared world-writable directories.
+  void remove_run_files(const jail::RlimitRunParams& params, const std::string& scratch_name) const;
 
-  boost::asio::any_io_executor io_;
   Settings settings_;
-  std::unique_ptr<seccomp_policies::BpfProgram> seccomp_;
+  std::unique_ptr<seccomp_policies::BpfProgram> seccomp_;  // the spawner's filter
   jail::RlimitSpawner spawner_;
   std::optional<jail::ScratchRoot> scratch_;
   RlimitExecutorOptions options_;

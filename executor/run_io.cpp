@@ -20,6 +20,17 @@ boost::system::result<RunIo> make_run_io(const ExecuteRequest& request) {
   return io;
 }
 
+jail::Rlimits request_rlimits(const ExecuteRequest& request, const Settings& settings) {
+  jail::Rlimits limits;
+  limits.address_space = request.memory_bytes;
+  const auto seconds = std::chrono::ceil<std::chrono::seconds>(request.timeout).count();
+  limits.cpu_seconds = static_cast<std::uint64_t>(seconds) + 1;
+  limits.processes = settings.pids_max;
+  limits.open_files = settings.nofile_max;
+  limits.file_size = settings.fsize_max_bytes;
+  return limits;
+}
+
 RunOutcome internal_error(Isolation mode, std::string detail) {
   RunOutcome out;
   out.status = Status::kInternal;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/system/result.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "executor/settings.hpp"
 #include "executor/uid_pool.hpp"
 #include "executor/zygote_pool.hpp"
+#include "jail/child.hpp"
 #include "jail/spawner.hpp"
 #include "seccomp_policies/policy.hpp"
 
@@ -43,7 +45,21 @@ class SandboxExecutor final : public Executor {
   void shutdown() override { pool_.reset(); }
 
  private:
-  jail::RunParams params_for(const ExecuteRequest& request) const;
+  // A sandbox with its run handed over, from a zygote (`zygote`: its flavour) or cold (empty).
+  struct Started {
+    std::unique_ptr<jail::Child> init;
+    base::sys::UniqueFd channel;
+    UidLease uid;  // until nothing of the sandbox is left
+    std::string zygote;
+  };
+  using Start = boost::system::result<Started, std::string>;  // error: for the log only
+
+  // full mode: the run's own cgroup leaf, which `params` then starts in and whose limits it
+  // loosens its rlimits for; nullopt in namespaces mode.
+  cgroups::Result<std::optional<cgroups::LeafCgroup>> make_leaf(const ExecuteRequest& request,
+                                                                jail::RunParams& params);
+  // Warm when a zygote has a sandbox ready for the script, else cold (as a uid of uids_).
+  boost::asio::awaitable<Start> start(const ExecuteRequest& request, jail::RunParams& params);
 
   boost::asio::any_io_executor io_;
   Settings settings_;

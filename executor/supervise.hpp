@@ -15,7 +15,9 @@
 #include "cgroups/stats.hpp"
 #include "executor/cancel.hpp"
 #include "executor/output_capture.hpp"
+#include "executor/run_io.hpp"
 #include "executor/sandbox_process.hpp"
+#include "executor/settings.hpp"
 #include "jail/sandbox_init.hpp"
 
 namespace pysandbox::executor {
@@ -62,6 +64,14 @@ struct Supervised {
 // Supervises `sandbox` to its end and tears it down. `cancel` may be null.
 boost::asio::awaitable<Supervised> supervise(SandboxProcess& sandbox, RunStreams streams,
                                              const SuperviseLimits& limits, CancelSignal* cancel);
+
+// supervise() for a run of `request` under `settings`: the parent keeps the read ends of `io`
+// and closes the rest (only the sandbox may hold the write ends: EOF then means every process in
+// it closed them); `channel` is the sandbox's.
+boost::asio::awaitable<Supervised> supervise_run(SandboxProcess& sandbox, RunIo io,
+                                                 base::sys::UniqueFd channel,
+                                                 const ExecuteRequest& request,
+                                                 const Settings& settings);
 
 // Makes the kernel collect unreachable fds in flight now: releasing any unix socket runs the
 // garbage collector when fds are in flight (net/unix/garbage.c). A sandbox that parked its own

@@ -27,6 +27,13 @@ std::optional<Isolation> isolation_from_string(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view to_string(StartPath start) { return start == StartPath::kWarm ? "warm" : "cold"; }
+
+std::string start_label(const RunOutcome& outcome) {
+  if (outcome.start == StartPath::kWarm) return "warm:" + outcome.zygote;
+  return std::string(to_string(outcome.start));
+}
+
 std::string_view error_type(Status status) {
   switch (status) {
     case Status::kOk:

@@ -56,6 +56,12 @@ enum class Status {
 // The contract's machine-readable `error_type` ("ok" for kOk).
 std::string_view error_type(Status status);
 
+// How a run's sandbox was made: forked from a zygote's prepared interpreter, or a fresh one.
+enum class StartPath { kCold, kWarm };
+
+// "cold" | "warm": the responses' `start`.
+std::string_view to_string(StartPath start);
+
 struct Usage {
   double wall_ms = 0;
   double cpu_ms = 0;
@@ -82,9 +88,11 @@ struct RunOutcome {
   Usage usage;
   PhaseTimings phases;
   Isolation isolation = Isolation::kRlimit;
-  // "warm" (forked from a zygote of `zygote` flavour) or "cold" (a fresh interpreter).
-  std::string start = "cold";
-  std::string zygote;
+  StartPath start = StartPath::kCold;
+  std::string zygote;  // kWarm: the zygote's flavour
 };
+
+// "warm:<flavour>" or "cold": the request log's `start`.
+std::string start_label(const RunOutcome& outcome);
 
 }  // namespace pysandbox::executor

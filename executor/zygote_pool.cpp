@@ -99,6 +99,74 @@ boost::system::error_code protocol_error() {
   return std::make_error_code(std::errc::protocol_error);
 }
 
+// Sends `request` on a zygote's control socket and reads the reply (with the made sandbox's
+// fds) within `timeout`. `why` says what went wrong.
+awaitable<boost::system::result<base::sys::Received>> prefork(stream_descriptor& control,
+                                                              const zygote::PreforkRequest& request,
+                                                              zygote::PreforkReply& reply,
+                                                              std::chrono::milliseconds timeout,
+                                                              std::string& why) {
+  if (auto sent = base::sys::send_with_fds(control.native_handle(),
+                                           std::as_bytes(std::span(&request, 1)), {});
+      !sent) {
+    why = "send: " + sent.error().message();
+    co_return sent.error();
+  }
+  if (!co_await readable_within(control, timeout)) {
+    why = "no answer within the prefork timeout";
+    co_return std::make_error_code(std::errc::timed_out);
+  }
+  auto got = base::sys::recv_with_fds(control.native_handle(),
+                                      std::as_writable_bytes(std::span(&reply, 1)));
+  if (!got) {
+    why = "recv: " + got.error().message();
+    co_return got.error();
+  }
+  if (got->bytes == 0) {
+    why = "closed its socket";
+    co_return protocol_error();
+  }
+  if (got->truncated || got->bytes != sizeof reply || reply.magic != zygote::kMagic ||
+      reply.id != request.id || (reply.pid > 0) != (got->fd_count == zygote::kReadyFds)) {
+    why = "malformed reply";
+    co_return protocol_error();
+  }
+  if (reply.pid <= 0) {
+    why = std::string("making a sandbox: ") + std::strerror(reply.err != 0 ? reply.err : EPROTO);
+    co_return boost::system::error_code(reply.err != 0 ? reply.err : EPROTO,
+                                        boost::system::generic_category());
+  }
+  co_return std::move(*got);
+}
+
+// Reads a made sandbox's first channel record from `received` within `timeout`: it must say
+// that its runner waits for its run. The channel ends up in `channel` either way.
+awaitable<boost::system::result<void>> await_running(boost::asio::any_io_executor io,
+                                                     base::sys::UniqueFd& received,
+                                                     base::sys::UniqueFd& channel,
+                                                     std::chrono::milliseconds timeout,
+                                                     std::string& why) {
+  stream_descriptor sd(io, received.release());
+  jail::ChannelRecord record;
+  boost::asio::steady_timer timer(io, timeout);
+  auto first = co_await (boost::asio::async_read(sd, boost::asio::buffer(&record, sizeof record),
+                                                 as_tuple(use_awaitable)) ||
+                         timer.async_wait(as_tuple(use_awaitable)));
+  channel.reset(sd.release());
+  if (first.index() != 0 || std::get<0>(std::get<0>(first))) {
+    why = "its sandbox did not come up in time";
+    co_return std::make_error_code(std::errc::timed_out);
+  }
+  if (record.kind != static_cast<std::int32_t>(jail::RecordKind::kRunning)) {
+    why = record.kind == static_cast<std::int32_t>(jail::RecordKind::kSetupFailed)
+              ? "sandbox setup failed: step " + std::to_string(record.step) + " #" +
+                    std::to_string(record.index) + ": " + std::strerror(record.err)
+              : "its sandbox said something unexpected";
+    co_return protocol_error();
+  }
+  co_return boost::system::result<void>{};
+}
+
 }  // namespace
 
 ZygotePool::ZygotePool(boost::asio::any_io_executor io, PoolOptions options, UidPool& uids)
@@ -278,38 +346,9 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
     }
   } in_flight{this, alive_};
 
-  if (auto sent = base::sys::send_with_fds(z.control->native_handle(),
-                                           std::as_bytes(std::span(&request, 1)), {});
-      !sent) {
-    z.last_error = "send: " + sent.error().message();
-    co_return sent.error();
-  }
-  if (!co_await readable_within(*z.control, options_.prefork_timeout)) {
-    z.last_error = "no answer within the prefork timeout";
-    co_return std::make_error_code(std::errc::timed_out);
-  }
   zygote::PreforkReply reply;
-  auto got = base::sys::recv_with_fds(z.control->native_handle(),
-                                      std::as_writable_bytes(std::span(&reply, 1)));
-  if (!got) {
-    z.last_error = "recv: " + got.error().message();
-    co_return got.error();
-  }
-  if (got->bytes == 0) {
-    z.last_error = "closed its socket";
-    co_return protocol_error();
-  }
-  if (got->truncated || got->bytes != sizeof reply || reply.magic != zygote::kMagic ||
-      reply.id != request.id || (reply.pid > 0) != (got->fd_count == zygote::kReadyFds)) {
-    z.last_error = "malformed reply";
-    co_return protocol_error();
-  }
-  if (reply.pid <= 0) {
-    z.last_error =
-        std::string("making a sandbox: ") + std::strerror(reply.err != 0 ? reply.err : EPROTO);
-    co_return boost::system::error_code(reply.err != 0 ? reply.err : EPROTO,
-                                        boost::system::generic_category());
-  }
+  auto got = co_await prefork(*z.control, request, reply, options_.prefork_timeout, z.last_error);
+  if (!got) co_return got.error();
   // Owned from here on: if anything below fails, its destructor kills and reaps it.
   Ahead ahead;
   ahead.init = std::make_unique<jail::Child>(io_, reply.pid, std::move(got->fds[0]));
@@ -317,24 +356,10 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
   ahead.uid = std::move(uid);
 
   // Its runner says when it waits for its run (or its init, that a setup step failed).
-  stream_descriptor channel(io_, got->fds[1].release());
-  jail::ChannelRecord record;
-  boost::asio::steady_timer timer(io_, options_.prefork_timeout);
-  auto first =
-      co_await (boost::asio::async_read(channel, boost::asio::buffer(&record, sizeof record),
-                                        as_tuple(use_awaitable)) ||
-                timer.async_wait(as_tuple(use_awaitable)));
-  ahead.channel.reset(channel.release());
-  if (first.index() != 0 || std::get<0>(std::get<0>(first))) {
-    z.last_error = "its sandbox did not come up in time";
-    co_return std::make_error_code(std::errc::timed_out);
-  }
-  if (record.kind != static_cast<std::int32_t>(jail::RecordKind::kRunning)) {
-    z.last_error = record.kind == static_cast<std::int32_t>(jail::RecordKind::kSetupFailed)
-                       ? "sandbox setup failed: step " + std::to_string(record.step) + " #" +
-                             std::to_string(record.index) + ": " + std::strerror(record.err)
-                       : "its sandbox said something unexpected";
-    co_return protocol_error();
+  if (auto up = co_await await_running(io_, got->fds[1], ahead.channel, options_.prefork_timeout,
+                                       z.last_error);
+      !up) {
+    co_return up.error();
   }
   ahead.running = true;
   z.ahead = std::move(ahead);

@@ -34,7 +34,7 @@ TEST(MapOutcome, OkIs200WithTheContractFields) {
   auto outcome = ran(Status::kOk);
   outcome.result = boost::json::object{{"sum", 6}};
   outcome.truncated = true;
-  outcome.start = "warm";
+  outcome.start = executor::StartPath::kWarm;
   const auto response = map_outcome(outcome, "rid");
   EXPECT_EQ(response.status, 200u);
   EXPECT_EQ(response.error_type, "ok");

@@ -134,9 +134,9 @@ class ContractTest : public ::testing::TestWithParam<Path> {
     req.memory_bytes = 512ull << 20;
     RunOutcome o = runner(p).run(std::move(req));
     if (p == Path::kWarm) {
-      EXPECT_EQ(o.start, "warm") << "a warm-path case ran cold: " << o.internal_detail;
+      EXPECT_EQ(o.start, StartPath::kWarm) << "a warm-path case ran cold: " << o.internal_detail;
     } else {
-      EXPECT_EQ(o.start, "cold");
+      EXPECT_EQ(o.start, StartPath::kCold);
     }
     return o;
   }
@@ -285,17 +285,27 @@ TEST_P(ContractTest, ScriptErrorsAreTyped) {
   const auto o = run("import numpy as np\ndef main():\n    return np.float64(1.5)\n");
   EXPECT_EQ(o.status, Status::kNotJsonSerializable) << o.message;
   EXPECT_NE(o.message.find("numpy.float64"), std::string::npos) << o.message;
+  EXPECT_EQ(run("def main():\n    return float('inf')\n").status, Status::kNotJsonSerializable);
+  // The trace shows the script's frames only, not the runner's.
+  const auto exc = run("def main():\n    raise ValueError('boom')\n");
+  EXPECT_EQ(exc.status, Status::kException);
+  EXPECT_NE(exc.trace.find("ValueError: boom"), std::string::npos) << exc.trace;
+  EXPECT_EQ(exc.trace.find("runner"), std::string::npos) << exc.trace;
+  const auto early = run("import os\ndef main():\n    os._exit(7)\n");
+  EXPECT_EQ(early.status, Status::kException);
+  EXPECT_NE(early.message.find("status 7"), std::string::npos) << early.message;
 }
 
-TEST_P(ContractTest, PandasWorks) {
+TEST_P(ContractTest, PandasAndNumpyWork) {
   const auto o = run(R"(
-import pandas as pd
+import numpy as np, pandas as pd
 def main():
     df = pd.DataFrame({"städte": ["Zürich", "Köln", "Zürich"], "n": [1, 2, 3]})
-    return {k: int(v) for k, v in df.groupby("städte")["n"].sum().items()}
+    sums = {k: int(v) for k, v in df.groupby("städte")["n"].sum().items()}
+    return {"sums": sums, "dot": float(np.arange(4) @ np.arange(4))}
 )");
   ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data;
-  EXPECT_EQ(boost::json::serialize(o.result), R"({"Köln":2,"Zürich":4})");
+  EXPECT_EQ(boost::json::serialize(o.result), R"({"sums":{"Köln":2,"Zürich":4},"dot":1.4E1})");
 }
 
 TEST_P(ContractTest, TheDeadlineHolds) {

@@ -71,7 +71,7 @@ TEST(Mode, WithoutCgroupV2ItIsNamespacesAndSaysWhy) {
   EXPECT_FALSE(d.cgroup);
   EXPECT_FALSE(d.capabilities.at("cgroup_v2").as_bool());
   EXPECT_EQ(boost::json::serialize(d.cgroup_info),
-            R"({"cgroup":"unavailable","reason":"no cgroup2 mount"})");
+            R"j({"cgroup":"unavailable","reason":"no cgroup2 mount"})j");
 }
 
 TEST(Mode, AFailedDelegationIsNamespacesWithTheStepThatFailed) {
@@ -159,7 +159,7 @@ TEST(Mode, ForcedRlimitProbesNothingElse) {
   EXPECT_EQ(d.mode, Isolation::kRlimit);
   EXPECT_FALSE(d.refusal);
   EXPECT_EQ(d.namespaces.why, "");
-  EXPECT_EQ(boost::json::serialize(d.cgroup_info), R"({"cgroup":"none"})");
+  EXPECT_EQ(boost::json::serialize(d.cgroup_info), R"j({"cgroup":"none"})j");
 }
 
 TEST(Mode, ForcedNamespacesOnAFullHostLeavesTheCgroupAlone) {
@@ -169,7 +169,7 @@ TEST(Mode, ForcedNamespacesOnAFullHostLeavesTheCgroupAlone) {
   EXPECT_EQ(d.mode, Isolation::kNamespaces);
   EXPECT_FALSE(d.refusal);
   EXPECT_FALSE(d.cgroup);
-  EXPECT_EQ(boost::json::serialize(d.cgroup_info), R"({"cgroup":"none"})");
+  EXPECT_EQ(boost::json::serialize(d.cgroup_info), R"j({"cgroup":"none"})j");
 }
 
 TEST(Mode, AForcedModeThatIsNotThereIsRefused) {
@@ -271,6 +271,139 @@ TEST(Mode, DescribeWithoutACgroupSaysRlimitAndTheAutogroup) {
   EXPECT_EQ(std::string(caps.at("cpu_share").as_string()).rfind("per process:", 0), 0u);
   EXPECT_EQ(cpu_share_text(false, true),
             "one scheduling group per sandbox (its own session; kernel autogroup)");
+}
+
+// gVisor as root: every namespace but a user one, a fresh /proc, seccomp holds.
+RlimitFacts gvisor_root() {
+  RlimitFacts f;
+  f.seccomp = true;
+  f.seccomp_policy_path = "/p/rlimit.policy";
+  f.rlimits = {"AS", "CPU"};
+  f.namespaces = {"pid", "mount", "network", "ipc", "uts"};
+  f.mount_proc = true;
+  f.tmpfs_dirs = {"/tmp", "/dev/shm"};
+  f.tmpfs_bytes = 1024;
+  f.orphans = OrphanReaper::kServerAsPid1;
+  f.uid_base = 5000;
+  f.uid_count = 2;
+  return f;
+}
+
+ModeDecision rlimit_decision() {
+  ModeDecision d;
+  d.capabilities = {{"clone3", false}, {"cgroup_v2", false}};
+  d.cgroup_info = {{"cgroup", "none"}};
+  return d;
+}
+
+TEST(Mode, DescribeRlimitIsTheHealthzObject) {
+  const std::string expected =
+      R"j({"mode":"rlimit","capabilities":{"clone3":false,"cgroup_v2":false},)j"
+      R"j("namespaces":["pid","mount","network","ipc","uts"],)j"
+      R"j("root":"the host's own filesystem (rlimit mode does not pivot_root: world-readable )j"
+      R"j(files stay readable), with a fresh /proc of its own PID namespace and a private tmpfs )j"
+      R"j(of 1024 bytes over each of /tmp, /dev/shm",)j"
+      R"j("uid":"uid-base + slot, distinct per concurrent run, no supplementary groups",)j"
+      R"j("scratch_dir":"/tmp, a private tmpfs (cwd, HOME, TMPDIR)","shared_tmp_cleanup":[],)j"
+      R"j("seccomp":true,"seccomp_policy":"/p/rlimit.policy",)j"
+      R"j("network":"a network namespace of its own (loopback only, down); socket() also )j"
+      R"j(refused by seccomp",)j"
+      R"j("server_environment":"invisible to the runs (their /proc shows their own PID )j"
+      R"j(namespace only)","pidfd":false,"child_wait":"SIGCHLD + waitid by pid",)j"
+      R"j("orphans":"stay in the run's PID namespace, which dies with its first process",)j"
+      R"j("process_cleanup":"kill(-1) as the run's uid, then /proc checked empty",)j"
+      R"j("memory_limit":"RLIMIT_AS","rlimits":["AS","CPU"],)j"
+      R"j("cpu_share":"one scheduling group per sandbox (its own session; kernel autogroup)",)j"
+      R"j("uids":{"first":5000,"count":2},"seccomp_kill_action":"kill_process","cgroup":"none"})j";
+  EXPECT_EQ(boost::json::serialize(describe_rlimit(rlimit_decision(), gvisor_root())), expected);
+}
+
+// One field of rlimit mode's description, for one variation of the facts.
+struct RlimitCase {
+  const char* name;
+  void (*vary)(RlimitFacts&);
+  const char* key;
+  const char* expected;  // serialized JSON
+};
+
+const RlimitCase kRlimitCases[] = {
+    {"no namespaces: the host's filesystem", [](RlimitFacts& f) { f.namespaces.clear(); }, "root",
+     R"j("the host's own filesystem (no mount namespace): only file permissions protect it; the )j"
+     R"j(world-writable directories are shared")j"},
+    {"mount without a fresh /proc", [](RlimitFacts& f) { f.mount_proc = false; }, "root",
+     R"j("the host's own filesystem (rlimit mode does not pivot_root: world-readable files stay )j"
+     R"j(readable), with a private tmpfs of 1024 bytes over each of /tmp, /dev/shm")j"},
+    {"no network namespace, seccomp", [](RlimitFacts& f) { f.namespaces = {"pid"}; }, "network",
+     R"j("the server's network namespace; socket() refused by seccomp (socketpair allowed)")j"},
+    {"no network namespace, no seccomp",
+     [](RlimitFacts& f) {
+       f.namespaces = {};
+       f.seccomp = false;
+     },
+     "network", R"j("the server's network namespace, unrestricted (no seccomp)")j"},
+    {"network namespace, no seccomp", [](RlimitFacts& f) { f.seccomp = false; }, "network",
+     R"j("a network namespace of its own (loopback only, down)")j"},
+    {"no seccomp: its reason",
+     [](RlimitFacts& f) {
+       f.seccomp = false;
+       f.seccomp_reason = "EINVAL";
+     },
+     "seccomp_reason", R"j("EINVAL")j"},
+    {"environ guarded", [](RlimitFacts& f) { f.mount_proc = false; }, "server_environment",
+     R"j("readable by root only (/proc/<pid>/environ is ptrace-guarded)")j"},
+    {"environ blanked",
+     [](RlimitFacts& f) {
+       f.mount_proc = false;
+       f.environment_blanked = "readable as uid 5000";
+     },
+     "server_environment", R"j("blanked in memory at startup: readable as uid 5000")j"},
+    {"orphans to pid 1", [](RlimitFacts& f) { f.namespaces = {}; }, "orphans",
+     R"j("reparented to the server (pid 1), killed and reaped by it")j"},
+    {"orphans to the subreaper",
+     [](RlimitFacts& f) {
+       f.namespaces = {};
+       f.orphans = OrphanReaper::kServerAsSubreaper;
+     },
+     "orphans", R"j("reparented to the server (child subreaper), killed and reaped by it")j"},
+    {"orphans to init",
+     [](RlimitFacts& f) {
+       f.namespaces = {};
+       f.orphans = OrphanReaper::kSystemInit;
+     },
+     "orphans", R"j("reparented to the system's init: killed by the server, reaped by init")j"},
+    {"a scratch root", [](RlimitFacts& f) { f.scratch_path = "/s"; }, "scratch_dir",
+     R"j("/s/run-<random> (cwd, HOME, TMPDIR; made by the run as its uid, mode 0700; removed )j"
+     R"j(after the run)")j"},
+    {"shared dirs cleaned",
+     [](RlimitFacts& f) {
+       f.shared_tmp_dirs = {"/tmp", "/var/tmp"};
+     },
+     "shared_tmp_cleanup", R"j(["/tmp","/var/tmp"])j"},
+    {"not root: nothing cleaned", [](RlimitFacts& f) { f.switch_ids = false; },
+     "shared_tmp_cleanup", "null"},
+    {"not root: the server's uid", [](RlimitFacts& f) { f.switch_ids = false; }, "uid",
+     R"j("the server's own uid (the server is not root): the script can signal the server and )j"
+     R"j(read what the server can read")j"},
+    {"not root: the process group", [](RlimitFacts& f) { f.switch_ids = false; }, "process_cleanup",
+     R"j("kill of the run's process group")j"},
+};
+
+TEST(Mode, DescribeRlimitSaysWhatTheAssemblyFound) {
+  for (const auto& c : kRlimitCases) {
+    RlimitFacts f = gvisor_root();
+    c.vary(f);
+    const boost::json::object caps = describe_rlimit(rlimit_decision(), f);
+    ASSERT_TRUE(caps.contains(c.key)) << c.name;
+    EXPECT_EQ(boost::json::serialize(caps.at(c.key)), c.expected) << c.name;
+  }
+}
+
+TEST(Mode, DescribeRlimitWithoutSeccompHasNoKillAction) {
+  RlimitFacts f = gvisor_root();
+  f.seccomp = false;
+  const boost::json::object caps = describe_rlimit(rlimit_decision(), f);
+  EXPECT_FALSE(caps.contains("seccomp_kill_action"));
+  EXPECT_EQ(caps.at("seccomp"), false);
 }
 
 }  // namespace

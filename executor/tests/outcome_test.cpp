@@ -7,6 +7,9 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "executor/cancel.hpp"
+#include "executor/run_io.hpp"
+
 namespace pysandbox::executor {
 namespace {
 
@@ -162,6 +165,61 @@ TEST(Classify, UsageComesFromTheCgroupWhenThereIsOne) {
   EXPECT_DOUBLE_EQ(leaf.usage.cpu_ms, 7.0);
   EXPECT_EQ(leaf.usage.peak_memory_bytes, 5u << 20);
   EXPECT_EQ(boost::json::serialize(leaf.result), "[1,2]");
+}
+
+TEST(ClassifyRun, TakesTheLimitsFromTheRequestAndTheSettingsAndNamesTheMode) {
+  ExecuteRequest request;
+  request.timeout = 1500ms;
+  request.memory_bytes = 64ull << 20;
+  Settings settings;
+  settings.max_output_bytes = 128;
+  Facts timed_out{"timeout"};
+  timed_out.timed_out = true;
+  RunOutcome o = classify_run(make(timed_out), request, settings, Isolation::kFull, "");
+  EXPECT_EQ(o.status, Status::kTimeout);
+  EXPECT_EQ(o.isolation, Isolation::kFull);
+  EXPECT_NE(o.message.find("1500 ms"), std::string::npos) << o.message;
+
+  Facts over{"result over the cap"};
+  over.result_over_cap = true;
+  o = classify_run(make(over), request, settings, Isolation::kRlimit, "");
+  EXPECT_NE(o.message.find("larger than 128 bytes"), std::string::npos) << o.message;
+
+  o = classify_run(make(Facts{"setup"}), request, settings, Isolation::kNamespaces, "mount: EPERM");
+  EXPECT_EQ(o.status, Status::kInternal);
+  EXPECT_EQ(o.isolation, Isolation::kNamespaces);
+  EXPECT_NE(o.internal_detail.find("mount: EPERM"), std::string::npos) << o.internal_detail;
+}
+
+TEST(CancelledBeforeStart, OnlyARequestWhoseCallerGaveUp) {
+  ExecuteRequest request;
+  EXPECT_FALSE(cancelled_before_start(request, Isolation::kRlimit));
+  request.cancel = std::make_shared<CancelSignal>();
+  EXPECT_FALSE(cancelled_before_start(request, Isolation::kRlimit));
+  request.cancel->cancel();
+  const auto gone = cancelled_before_start(request, Isolation::kFull);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, Status::kCancelled);
+  EXPECT_EQ(gone->isolation, Isolation::kFull);
+  EXPECT_FALSE(gone->ran);
+}
+
+TEST(RequestRlimits, FollowTheRequestAndTheSettings) {
+  ExecuteRequest request;
+  request.timeout = 1500ms;
+  request.memory_bytes = 64ull << 20;
+  Settings settings;
+  settings.pids_max = 7;
+  settings.nofile_max = 9;
+  settings.fsize_max_bytes = 11;
+  const jail::Rlimits l = request_rlimits(request, settings);
+  EXPECT_EQ(l.address_space, 64ull << 20);
+  EXPECT_EQ(l.cpu_seconds, 3u);  // the deadline rounded up, plus one second
+  EXPECT_EQ(l.processes, 7u);
+  EXPECT_EQ(l.open_files, 9u);
+  EXPECT_EQ(l.file_size, 11u);
+  request.timeout = 2000ms;
+  EXPECT_EQ(request_rlimits(request, settings).cpu_seconds, 3u);
 }
 
 }  // namespace

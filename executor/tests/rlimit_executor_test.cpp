@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "executor/factory.hpp"
+#include "executor/tests/limit_cases.hpp"
 #include "jail/rlimit_spawner.hpp"
 
 namespace pysandbox::executor {
@@ -31,7 +32,7 @@ class RlimitExecutorTest : public ::testing::TestWithParam<bool> {
   static void SetUpTestSuite() {
     settings_ = new Settings();
     settings_->data_dir = PYSANDBOX_DATA_DIR;
-    settings_->max_output_bytes = 64 * 1024;
+    settings_->max_output_bytes = kSuiteOutputCap;
     settings_->uid_base = kUidBase;
     settings_->forced_isolation = Isolation::kRlimit;
   }
@@ -86,43 +87,12 @@ TEST_P(RlimitExecutorTest, ReturnsMainsResultAndStdoutRunningAsTheSlotsUid) {
             R"({"ids":[2000700,2000700,2000700],"groups":[],"init_leads":true})");
   EXPECT_EQ(o.stdout_data, "len: 3\n");
   EXPECT_EQ(o.isolation, Isolation::kRlimit);
-  EXPECT_GT(o.usage.wall_ms, 0);
-  EXPECT_GT(o.usage.cpu_ms, 0);
-  EXPECT_GT(o.usage.peak_memory_bytes, 1u << 20);
+  expect_usage_measured(o);
 }
 
-TEST_P(RlimitExecutorTest, PandasAndNumpyWork) {
-  auto o =
-      run("import numpy as np, pandas as pd\n"
-          "def main():\n"
-          "    s = pd.Series([1, 2, 3])\n"
-          "    return {'sum': int(s.sum()), 'dot': float(np.arange(4) @ np.arange(4))}\n");
-  ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data;
-  EXPECT_EQ(boost::json::serialize(o.result), R"({"sum":6,"dot":1.4E1})");
-}
-
-TEST_P(RlimitExecutorTest, StdinReachesTheScript) {
-  auto o = run("import sys\ndef main():\n    return sys.stdin.read().upper()\n", 10s, 256ull << 20,
-               "hello");
-  ASSERT_EQ(o.status, Status::kOk) << o.message;
-  EXPECT_EQ(o.result, boost::json::value("HELLO"));
-}
-
-TEST_P(RlimitExecutorTest, ScriptErrorsAreTyped) {
-  EXPECT_EQ(run("def main(:\n").status, Status::kSyntaxError);
-  EXPECT_EQ(run("x = 1\n").status, Status::kNoMain);
-  auto exc = run("def main():\n    raise ValueError('boom')\n");
-  EXPECT_EQ(exc.status, Status::kException);
-  EXPECT_NE(exc.trace.find("ValueError: boom"), std::string::npos) << exc.trace;
-  auto early = run("import os\ndef main():\n    os._exit(7)\n");
-  EXPECT_EQ(early.status, Status::kException);
-  EXPECT_NE(early.message.find("status 7"), std::string::npos);
-}
-
-TEST_P(RlimitExecutorTest, InfiniteLoopTimesOut) {
-  auto o = run("def main():\n    while True:\n        pass\n", 500ms);
-  EXPECT_EQ(o.status, Status::kTimeout);
-  EXPECT_LT(o.usage.wall_ms, 3000);
+TEST_P(RlimitExecutorTest, LimitsEndTheRunAsInEveryMode) {
+  for (const auto& c : kLimitCases)
+    expect_limit_outcome(c, run(c.script, c.timeout, c.memory_bytes));
 }
 
 TEST_P(RlimitExecutorTest, DaemonsDoNotOutliveTheRun) {
@@ -143,41 +113,6 @@ TEST_P(RlimitExecutorTest, DaemonsDoNotOutliveTheRun) {
           "    return 'parent done'\n");
   EXPECT_EQ(o.status, Status::kOk) << o.message;
   // TearDown checks that no process of the uid is left.
-}
-
-TEST_P(RlimitExecutorTest, SleepingChildrenDoNotOutliveTheTimeout) {
-  auto o =
-      run("import os, time\n"
-          "def main():\n"
-          "    if os.fork() == 0:\n"
-          "        try:\n"
-          "            os.setsid()\n"
-          "        except OSError:\n"
-          "            pass\n"
-          "        time.sleep(1000)\n"
-          "    time.sleep(1000)\n",
-          500ms);
-  EXPECT_EQ(o.status, Status::kTimeout);
-}
-
-TEST_P(RlimitExecutorTest, MemoryBlowUpIsMemoryLimit) {
-  auto o = run("def main():\n    x = bytearray(600 * 1024 * 1024)\n    return len(x)\n", 10s,
-               128ull << 20);
-  EXPECT_EQ(o.status, Status::kMemoryLimit) << o.message << o.stderr_data;
-}
-
-TEST_P(RlimitExecutorTest, FloodingStdoutStopsAtTheCap) {
-  auto o = run("import sys\ndef main():\n    while True:\n        sys.stdout.write('x' * 65536)\n");
-  EXPECT_EQ(o.status, Status::kOutputLimit) << o.message;
-  EXPECT_EQ(o.stdout_data.size(), 64u * 1024);
-}
-
-TEST_P(RlimitExecutorTest, SignalDeathIsKilledWithTheSignal) {
-  // A real fault: as the first process of its own PID namespace, a signal the runner sent
-  // itself would be ignored (pid_namespaces(7)).
-  auto o = run("import ctypes\ndef main():\n    ctypes.string_at(0)\n");
-  EXPECT_EQ(o.status, Status::kKilled);
-  EXPECT_EQ(o.signal, SIGSEGV);
 }
 
 TEST_P(RlimitExecutorTest, ItsWritablePlaceIsPrivateAndGoneAfterwards) {
