@@ -130,12 +130,12 @@ std::string Metrics::render(const Gauges& gauges) const {
   out << "# HELP pysandbox_pool_zygotes Warm-pool zygotes by state.\n"
          "# TYPE pysandbox_pool_zygotes gauge\n"
          "pysandbox_pool_zygotes{state=\"ready\"} "
-      << gauges.pool_ready << "\n"
-      << "pysandbox_pool_zygotes{state=\"busy\"} " << gauges.pool_busy << "\n"
+      << gauges.pool.ready << "\n"
+      << "pysandbox_pool_zygotes{state=\"busy\"} " << gauges.pool.busy << "\n"
       << "# HELP pysandbox_pool_restarts_total Zygote restarts since the server started.\n"
          "# TYPE pysandbox_pool_restarts_total counter\n"
          "pysandbox_pool_restarts_total "
-      << gauges.pool_restarts << "\n";
+      << gauges.pool.restarts << "\n";
   out << "# HELP pysandbox_in_flight Sandboxes running now.\n"
          "# TYPE pysandbox_in_flight gauge\n"
          "pysandbox_in_flight "

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "beast_server/request_record.hpp"
+#include "executor/pool_stats.hpp"
 
 namespace pysandbox::beast_server {
 
@@ -25,9 +26,7 @@ struct Gauges {
   bool draining = false;
   std::string isolation;  // exported as an info metric
   // Warm pool (zeros when it is off).
-  unsigned pool_ready = 0;
-  unsigned pool_busy = 0;
-  unsigned pool_restarts = 0;
+  executor::PoolStats pool;
   // Runs start warm (GET /readyz answers 200 unless draining).
   bool ready = true;
   // File-descriptor budget (fd_budget.hpp): RLIMIT_NOFILE, descriptors open now, and the

@@ -279,13 +279,6 @@ Response RequestHandler::metrics(const Request& request, RequestRecord& record) 
 }
 
 Gauges RequestHandler::gauges() const {
-  const auto pool = executor_.pool_state();
-  const auto count = [&pool](const char* key) -> unsigned {
-    const auto* v = pool.if_contains(key);
-    boost::system::error_code ec;
-    const auto n = v != nullptr && v->is_number() ? v->to_number<unsigned>(ec) : 0u;
-    return ec ? 0u : n;
-  };
   const Admission& admission = services_.admission;
   return Gauges{
       .in_flight = admission.in_flight(),
@@ -295,9 +288,7 @@ Gauges RequestHandler::gauges() const {
       .connections = services_.connection_count ? services_.connection_count() : 0,
       .draining = draining_,
       .isolation = std::string(executor::to_string(executor_.isolation())),
-      .pool_ready = count("ready"),
-      .pool_busy = count("busy"),
-      .pool_restarts = count("restarts"),
+      .pool = executor_.pool_stats(),
       .ready = executor_.ready() && !draining_,
       .fds_limit = services_.fds.limit,
       .fds_open = count_open_fds(),

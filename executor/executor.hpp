@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
+#include "executor/pool_stats.hpp"
 #include "executor/types.hpp"
 
 namespace pysandbox::executor {
@@ -34,6 +35,8 @@ class Executor {
   virtual boost::json::object pool_state() const {
     return {{"enabled", false}, {"reason", "this mode starts a fresh interpreter per request"}};
   }
+  // pool_state()'s counts, typed (/metrics); zeros without a pool.
+  virtual PoolStats pool_stats() const { return {}; }
 };
 
 }  // namespace pysandbox::executor

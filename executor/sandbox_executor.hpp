@@ -41,6 +41,7 @@ class SandboxExecutor final : public Executor {
   }
   boost::json::object describe() const override { return capabilities_; }
   boost::json::object pool_state() const override;
+  PoolStats pool_stats() const override { return pool_ ? pool_->stats() : PoolStats{}; }
   bool ready() const override { return !pool_ || pool_->ready(); }
   void shutdown() override { pool_.reset(); }
 

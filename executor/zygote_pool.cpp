@@ -606,9 +606,17 @@ bool ZygotePool::ready() const {
   return true;
 }
 
+PoolStats ZygotePool::stats() const {
+  PoolStats counts;
+  for (const auto& z : zygotes_) {
+    counts.ready += z->state == State::kReady;
+    counts.restarts += z->restarts;
+  }
+  return counts;  // busy stays 0: a zygote's fork is handed over within one event
+}
+
 boost::json::object ZygotePool::describe() const {
   boost::json::array list;
-  unsigned ready = 0, restarts = 0;
   for (const auto& z : zygotes_) {
     boost::json::object item{{"flavour", flavours_[z->flavour].name},
                              {"state", state_name(static_cast<int>(z->state))},
@@ -630,8 +638,6 @@ boost::json::object ZygotePool::describe() const {
     }
     if (z->making_uid != 0) item["sandbox_making_uid"] = z->making_uid;
     if (!z->last_error.empty()) item["last_error"] = z->last_error;
-    ready += z->state == State::kReady;
-    restarts += z->restarts;
     list.push_back(std::move(item));
   }
   boost::json::array flavours;
@@ -640,8 +646,10 @@ boost::json::object ZygotePool::describe() const {
     for (const auto& m : f.preload) mods.push_back(boost::json::string(m));
     flavours.push_back(boost::json::object{{"name", f.name}, {"preload", std::move(mods)}});
   }
-  return {{"enabled", true},      {"ready", ready},       {"busy", 0},
-          {"restarts", restarts}, {"flavours", flavours}, {"zygotes", std::move(list)}};
+  const PoolStats counts = stats();
+  return {{"enabled", true},      {"ready", counts.ready},
+          {"busy", counts.busy},  {"restarts", counts.restarts},
+          {"flavours", flavours}, {"zygotes", std::move(list)}};
 }
 
 }  // namespace pysandbox::executor

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/sys/unique_fd.hpp"
+#include "executor/pool_stats.hpp"
 #include "executor/uid_pool.hpp"
 #include "jail/child.hpp"
 #include "jail/spawner.hpp"
@@ -88,6 +89,8 @@ class ZygotePool {
 
   // For /healthz: per zygote flavour, state, pid, RSS, restarts, its sandbox in waiting.
   boost::json::object describe() const;
+  // describe()'s ready, busy and restarts, typed (/metrics).
+  PoolStats stats() const;
 
   // Which flavour a script would get (index into flavours): exposed for tests.
   std::size_t flavour_for(std::string_view script) const;

@@ -163,9 +163,7 @@ TEST(Metrics, CountersAndHistograms) {
                                                  .connections = 5,
                                                  .draining = false,
                                                  .isolation = "full",
-                                                 .pool_ready = 2,
-                                                 .pool_busy = 1,
-                                                 .pool_restarts = 7});
+                                                 .pool = {.ready = 2, .busy = 1, .restarts = 7}});
   for (const char* needle :
        {"pysandbox_requests_total{route=\"/execute\",status=\"200\",error_type=\"ok\"} 2\n",
         "pysandbox_requests_total{route=\"/healthz\",status=\"200\",error_type=\"\"} 1\n",
