@@ -45,7 +45,7 @@ std::string probe_rlimit_spawn(const jail::RlimitSpawner& spawner, const jail::S
   params.uid = uid;
   params.gid = gid;
   params.limits.address_space = 512ull << 20;
-  params.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
+  params.fds = jail::RunFds::all(devnull.get());
   auto spawned = spawner.spawn(params);
   if (!spawned) return "fork: " + spawned.error().message();
   const jail::ChannelReport report = jail::read_channel_blocking(spawned->channel.get());

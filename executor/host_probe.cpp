@@ -37,7 +37,7 @@ ProbedHost probe_host(const Settings& settings, const seccomp_policies::BpfProgr
   params.host_uid = settings.uid_base;
   params.host_gid = settings.uid_base;
   params.limits.address_space = 512ull << 20;
-  params.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
+  params.fds = jail::RunFds::all(devnull.get());
 
   std::optional<jail::Spawner> probe_spawner;
   NamespaceVerdict namespaces;

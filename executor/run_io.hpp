@@ -18,9 +18,13 @@ struct RunIo {
   base::sys::UniqueFd script, stdin_data;
   base::sys::Pipe out, err, result;
 
-  // What becomes fds 0..4 of the sandbox: stdin, stdout, stderr, script, result.
-  std::array<int, 5> child_fds() const {
-    return {stdin_data.get(), out.write.get(), err.write.get(), script.get(), result.write.get()};
+  // What becomes fds 0..4 of the sandbox.
+  jail::RunFds child_fds() const {
+    return {.stdin_data = stdin_data.get(),
+            .out = out.write.get(),
+            .err = err.write.get(),
+            .script = script.get(),
+            .result = result.write.get()};
   }
 };
 

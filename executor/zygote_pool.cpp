@@ -515,7 +515,7 @@ void ZygotePool::wake_waiters(std::size_t flavour) {
 
 awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view script,
                                                                 const jail::Rlimits& limits,
-                                                                const std::array<int, 5>& fds,
+                                                                const jail::RunFds& fds,
                                                                 int cgroup_fd) {
   const std::size_t preferred = flavour_for(script);
   const std::shared_ptr<bool> alive = alive_;
@@ -574,14 +574,10 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
       }
     }
   }
-  zygote::RunMessage run;
-  run.address_space = limits.address_space;
-  run.cpu_seconds = limits.cpu_seconds;
-  run.processes = limits.processes;
-  run.open_files = limits.open_files;
-  run.file_size = limits.file_size;
+  const zygote::RunMessage run = zygote::RunMessage::carrying(limits);
+  const auto run_fds = fds.in_order();
   if (auto sent = base::sys::send_with_fds(ahead.handover.get(), std::as_bytes(std::span(&run, 1)),
-                                           std::span<const int>(fds.data(), fds.size()));
+                                           std::span<const int>(run_fds));
       !sent) {
     co_return sent.error();
   }

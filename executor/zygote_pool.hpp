@@ -81,7 +81,7 @@ class ZygotePool {
   // caller starts the run cold.
   boost::asio::awaitable<boost::system::result<PoolSpawned>> spawn(std::string_view script,
                                                                    const jail::Rlimits& limits,
-                                                                   const std::array<int, 5>& fds,
+                                                                   const jail::RunFds& fds,
                                                                    int cgroup_fd);
 
   // Every flavour has a zygote up: runs start warm.

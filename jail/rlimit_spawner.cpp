@@ -128,8 +128,8 @@ void watch_parent(int err_fd, const RlimitNamespaces& ns, pid_t parent) noexcept
   if (ns.clone_flags & CLONE_NEWUTS)
     set_hostname(a.err_write, ns.hostname.c_str(), ns.hostname.size());
   mount_own_views(a.err_write, ns, a.tmpfs_data);
-  const int err_fd =
-      place_fds(p.fds.data(), static_cast<int>(p.fds.size()), a.err_write, a.init_fd);
+  const auto fds = p.fds.in_order();  // on the stack: no allocation in the child
+  const int err_fd = place_fds(fds.data(), kRunFdCount, a.err_write, a.init_fd);
   ::umask(077);
   set_limits(err_fd, p);
   become_run_uid(err_fd, p);

@@ -15,6 +15,7 @@
 
 #include "base/sys/unique_fd.hpp"
 #include "jail/child_steps.hpp"  // Rlimits, SetupFailure
+#include "jail/run_fds.hpp"
 
 namespace pysandbox::seccomp_policies {
 class BpfProgram;
@@ -63,8 +64,7 @@ struct RlimitRunParams {
   std::vector<std::string> env;  // per-run "KEY=value" (HOME, TMPDIR, ...)
   Rlimits limits;
   std::uint64_t stack_bytes = 8ull << 20;  // RLIMIT_STACK
-  // Become fds 0..4: stdin, stdout, stderr, script, result.
-  std::array<int, 5> fds{-1, -1, -1, -1, -1};
+  RunFds fds;                              // become fds 0..4
 };
 
 struct RlimitSpawned {

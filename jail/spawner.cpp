@@ -198,8 +198,9 @@ boost::system::result<Spawner> Spawner::create(JailConfig config) {
 }
 
 boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
+  const auto fds = params.fds.in_order();
   return clone_sandbox(params.host_uid, params.host_gid, params.limits, params.cgroup_fd,
-                       params.fds.data(), static_cast<int>(params.fds.size()), -1);
+                       fds.data(), kRunFdCount, -1);
 }
 
 boost::system::result<Spawned> Spawner::fork_ready(const ReadyParams& params) const {
@@ -207,9 +208,10 @@ boost::system::result<Spawned> Spawner::fork_ready(const ReadyParams& params) co
     return std::make_error_code(std::errc::bad_file_descriptor);
   // The cold layout (five fds, then the channel), so that the sandbox's init is the same
   // program with the same arguments whichever way it started.
-  const int fds[5] = {params.null_fd, params.null_fd, params.null_fd, params.handover_fd,
-                      params.null_fd};
-  return clone_sandbox(params.host_uid, params.host_gid, params.limits, -1, fds, 5,
+  RunFds placeholders = RunFds::all(params.null_fd);
+  placeholders.script = params.handover_fd;
+  const auto fds = placeholders.in_order();
+  return clone_sandbox(params.host_uid, params.host_gid, params.limits, -1, fds.data(), kRunFdCount,
                        params.channel_fd);
 }
 

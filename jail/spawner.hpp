@@ -13,6 +13,7 @@
 #include "base/sys/unique_fd.hpp"
 #include "jail/child_steps.hpp"
 #include "jail/mount_plan.hpp"
+#include "jail/run_fds.hpp"
 
 namespace pysandbox::seccomp_policies {
 class BpfProgram;
@@ -50,8 +51,7 @@ struct RunParams {
   gid_t host_gid = 0;
   Rlimits limits;
   int cgroup_fd = -1;  // >= 0: start inside this cgroup (CLONE_INTO_CGROUP)
-  // Become fds 0..4 in the sandbox: stdin, stdout, stderr, script, result.
-  std::array<int, 5> fds{-1, -1, -1, -1, -1};
+  RunFds fds;          // become fds 0..4 in the sandbox
 };
 
 // A sandbox made ahead of its run, by a zygote (see Spawner::fork_ready).

@@ -20,14 +20,15 @@
 #include <cstdint>
 
 #include "jail/child_steps.hpp"  // Rlimits
+#include "jail/run_fds.hpp"
 
 namespace pysandbox::zygote {
 
 inline constexpr std::uint32_t kMagic = 0x7a737971;  // "qysz": version 2
 inline constexpr std::size_t kMaxConfigBytes = 16384;
 inline constexpr std::size_t kMaxHelloBytes = 4096;
-inline constexpr std::size_t kReadyFds = 3;  // pidfd, channel, handover
-inline constexpr std::size_t kRunFds = 5;
+inline constexpr std::size_t kReadyFds = 3;                // pidfd, channel, handover
+inline constexpr std::size_t kRunFds = jail::kRunFdCount;  // jail/run_fds.hpp
 
 // The zygote's control socket is this fd.
 inline constexpr int kControlFd = 3;

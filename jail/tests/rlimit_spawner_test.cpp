@@ -264,7 +264,7 @@ TEST_F(RlimitSpawnerTest, KillAllOfUidTakesDaemonsAndSparesOtherUids) {
   ASSERT_TRUE(spawner);
   base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   auto daemon_params = params();
-  daemon_params.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
+  daemon_params.fds = RunFds::all(devnull.get());
   auto bystander_params = params(kUid + 1);
   bystander_params.fds = daemon_params.fds;
   auto daemon = spawner->spawn(daemon_params);
@@ -295,7 +295,7 @@ TEST_F(RlimitSpawnerTest, ProcessesOfUidSeesZombieChildren) {
   ASSERT_TRUE(spawner);
   base::sys::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   auto p = params();
-  p.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
+  p.fds = RunFds::all(devnull.get());
   auto child = spawner->spawn(p);
   ASSERT_TRUE(child);
   // EOF once init has reported and exited.
