@@ -1,6 +1,6 @@
-# Compiler flags as per-target interface libraries, and the functions every module defines its
-# targets with, so that each target says which flags it gets instead of inheriting directory-wide
-# options (which a target could only drop by editing its directory's properties).
+# Compiler flags as per-target interface libraries, which every target links (executables:
+# ${PYSANDBOX_FLAGS} in their target_link_libraries; libraries: pysandbox_library), instead of
+# directory-wide options that a target could only drop by editing its directory's properties.
 #
 #   pysandbox_warnings    the project's warnings; -Werror only with PYSANDBOX_WERROR
 #   pysandbox_hardening   hardening as Debian's dpkg-buildflags would set it (compile and link)
@@ -42,19 +42,19 @@ set(PYSANDBOX_FLAGS pysandbox_warnings pysandbox_hardening pysandbox_sanitizers)
 # shadow memory) and the static pysandbox-init.
 set(PYSANDBOX_PLAIN_FLAGS pysandbox_warnings pysandbox_hardening)
 
-# pysandbox_add_library(NAME [PLAIN] SOURCES src... [PUBLIC dep...] [PRIVATE dep...])
+# pysandbox_library(NAME [PLAIN] [PUBLIC dep...] [PRIVATE dep...])
 #
-# A static library NAME with PYSANDBOX_FLAGS, linking the PUBLIC and PRIVATE dependencies. With
-# PLAIN, also NAME_plain: the same sources without sanitizers, position-independent, for the
-# zygote module; its pysandbox_* dependencies are their _plain twins in turn, so each of them must
-# be PLAIN too. Without PYSANDBOX_SANITIZE the two would be compiled identically: NAME_plain is
-# then an alias of NAME (every library is position-independent, CMAKE_POSITION_INDEPENDENT_CODE).
-function(pysandbox_add_library name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "PLAIN" "" "SOURCES;PUBLIC;PRIVATE")
+# After add_library(NAME STATIC src...), with every source (the source list stays in the module's
+# own add_library): links NAME with PYSANDBOX_FLAGS and its PUBLIC and PRIVATE dependencies. With
+# PLAIN, also defines NAME_plain: the same sources without sanitizers, position-independent, for
+# the zygote module; its pysandbox_* dependencies are their _plain twins in turn, so each of them
+# must be PLAIN too. Without PYSANDBOX_SANITIZE the two would be compiled identically: NAME_plain
+# is then an alias of NAME (every library is position-independent, CMAKE_POSITION_INDEPENDENT_CODE).
+function(pysandbox_library name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "PLAIN" "" "PUBLIC;PRIVATE")
   if(arg_UNPARSED_ARGUMENTS)
-    message(FATAL_ERROR "pysandbox_add_library(${name}): unexpected ${arg_UNPARSED_ARGUMENTS}")
+    message(FATAL_ERROR "pysandbox_library(${name}): unexpected ${arg_UNPARSED_ARGUMENTS}")
   endif()
-  add_library(${name} STATIC ${arg_SOURCES})
   set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   target_link_libraries(${name} PUBLIC ${arg_PUBLIC} PRIVATE ${arg_PRIVATE} ${PYSANDBOX_FLAGS})
   if(NOT arg_PLAIN)
@@ -64,14 +64,15 @@ function(pysandbox_add_library name)
     add_library(${name}_plain ALIAS ${name})
     return()
   endif()
-  add_library(${name}_plain STATIC ${arg_SOURCES})
+  get_target_property(sources ${name} SOURCES)
+  add_library(${name}_plain STATIC ${sources})
   set_target_properties(${name}_plain PROPERTIES POSITION_INDEPENDENT_CODE ON)
   foreach(scope PUBLIC PRIVATE)
     set(deps)
     foreach(dep IN LISTS arg_${scope})
       if(dep MATCHES "^pysandbox_")
         if(NOT TARGET ${dep}_plain)
-          message(FATAL_ERROR "pysandbox_add_library(${name} PLAIN): ${dep} has no _plain twin "
+          message(FATAL_ERROR "pysandbox_library(${name} PLAIN): ${dep} has no _plain twin "
                               "(define it with PLAIN, before ${name})")
         endif()
         set(dep ${dep}_plain)
@@ -81,10 +82,4 @@ function(pysandbox_add_library name)
     target_link_libraries(${name}_plain ${scope} ${deps})
   endforeach()
   target_link_libraries(${name}_plain PRIVATE ${PYSANDBOX_PLAIN_FLAGS})
-endfunction()
-
-# pysandbox_add_executable(NAME src...): an executable with PYSANDBOX_FLAGS.
-function(pysandbox_add_executable name)
-  add_executable(${name} ${ARGN})
-  target_link_libraries(${name} PRIVATE ${PYSANDBOX_FLAGS})
 endfunction()
