@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <boost/json/value.hpp>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -23,7 +24,6 @@ constexpr std::uint64_t kMiB = kKiB * 1024;
 constexpr std::uint64_t kGiB = kMiB * 1024;
 // No timeout may exceed a day: keeps every millisecond count far from overflow in chrono maths.
 constexpr std::uint64_t kMaxMillis = 24ull * 3600 * 1000;
-constexpr unsigned kDrainMarginMs = 5000;
 
 // Where a value came from, for error messages that tell the operator what to fix.
 struct Source {
@@ -91,14 +91,33 @@ executor::Isolation parse_isolation(const Source& source, std::string_view value
   fail(source, value, "one of rlimit, namespaces, full");
 }
 
+// One row per setting: its flag, variable, unit, whether the startup log reports it among the
+// limits, help, and how it is shown (--help, README) and set. Its default is the member's
+// initialiser in Config or executor::Settings (executor/request_defaults.hpp for the request
+// limits), so each default is written once.
 struct Option {
   std::string_view flag;  // without the leading "--"
   std::string_view env;
-  std::string_view help;
+  std::string_view unit;  // of the value: bytes, ms, MiB, cores; empty when it has none
+  // Non-null: a limit of limits_json(), under the flag's name with '_' for '-'.
+  boost::json::value (*limit)(const Config&);
+  std::string help;
   bool is_bool = false;
   std::string (*show)(const Config&);
   void (*set)(Config&, const Source&, std::string_view);
+  // Non-empty: the default as README.md states it, where the real one depends on the machine.
+  std::string doc_default = {};
 };
+
+// Limit getters: function templates, so that each is a plain function pointer.
+template <auto Field>
+boost::json::value server_limit(const Config& c) {
+  return boost::json::value(c.*Field);
+}
+template <auto Field>
+boost::json::value executor_limit(const Config& c) {
+  return boost::json::value(c.executor.*Field);
+}
 
 std::string show_bytes(std::uint64_t bytes) {
   if (bytes != 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "G";
@@ -119,7 +138,7 @@ std::string join_paths(const std::vector<std::string>& paths) {
 // Captureless lambdas keep the table a constant array of plain function pointers.
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
-      {"listen", "PYSANDBOX_LISTEN", "IP address to listen on (IPv4 or IPv6)", false,
+      {"listen", "PYSANDBOX_LISTEN", "", nullptr, "IP address to listen on (IPv4 or IPv6)", false,
        [](const Config& c) { return c.listen_address; },
        [](Config& c, const Source& s, std::string_view v) {
          unsigned char buffer[sizeof(in6_addr)];
@@ -130,115 +149,128 @@ const std::vector<Option>& options() {
          }
          c.listen_address = address;
        }},
-      {"port", "PYSANDBOX_PORT", "TCP port (0 = ephemeral); the PORT variable is honoured too",
-       false, [](const Config& c) { return std::to_string(c.port); },
+      {"port", "PYSANDBOX_PORT", "", nullptr,
+       "TCP port (0 = ephemeral); the PORT variable is honoured too", false,
+       [](const Config& c) { return std::to_string(c.port); },
        [](Config& c, const Source& s, std::string_view v) {
          c.port = static_cast<std::uint16_t>(parse_integer(s, v, 0, 65535, false));
        }},
-      {"max-body-bytes", "PYSANDBOX_MAX_BODY_BYTES", "largest accepted request body", false,
+      {"max-body-bytes", "PYSANDBOX_MAX_BODY_BYTES", "bytes", server_limit<&Config::max_body_bytes>,
+       "largest accepted request body", false,
        [](const Config& c) { return show_bytes(c.max_body_bytes); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_body_bytes = parse_integer(s, v, 1, kGiB, true);
        }},
-      {"max-script-bytes", "PYSANDBOX_MAX_SCRIPT_BYTES", "largest accepted script", false,
+      {"max-script-bytes", "PYSANDBOX_MAX_SCRIPT_BYTES", "bytes",
+       server_limit<&Config::max_script_bytes>, "largest accepted script", false,
        [](const Config& c) { return show_bytes(c.max_script_bytes); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_script_bytes = parse_integer(s, v, 1, kGiB, true);
        }},
-      {"default-timeout-ms", "PYSANDBOX_DEFAULT_TIMEOUT_MS",
+      {"default-timeout-ms", "PYSANDBOX_DEFAULT_TIMEOUT_MS", "ms",
+       server_limit<&Config::default_timeout_ms>,
        "wall-clock limit when a request gives no timeout_ms", false,
        [](const Config& c) { return std::to_string(c.default_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.default_timeout_ms = parse_millis(s, v);
        }},
-      {"max-timeout-ms", "PYSANDBOX_MAX_TIMEOUT_MS", "cap on a request's timeout_ms", false,
+      {"max-timeout-ms", "PYSANDBOX_MAX_TIMEOUT_MS", "ms", server_limit<&Config::max_timeout_ms>,
+       "cap on a request's timeout_ms", false,
        [](const Config& c) { return std::to_string(c.max_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_timeout_ms = parse_millis(s, v);
        }},
-      {"default-memory-mb", "PYSANDBOX_DEFAULT_MEMORY_MB",
-       "memory limit when a request gives no memory_mb", false,
-       [](const Config& c) { return std::to_string(c.default_memory_mb); },
+      {"default-memory-mb", "PYSANDBOX_DEFAULT_MEMORY_MB", "MiB",
+       server_limit<&Config::default_memory_mb>, "memory limit when a request gives no memory_mb",
+       false, [](const Config& c) { return std::to_string(c.default_memory_mb); },
        [](Config& c, const Source& s, std::string_view v) {
          c.default_memory_mb =
              static_cast<unsigned>(parse_integer(s, v, kMinMemoryMb, 1u << 20, false));
        }},
-      {"max-memory-mb", "PYSANDBOX_MAX_MEMORY_MB", "cap on a request's memory_mb", false,
+      {"max-memory-mb", "PYSANDBOX_MAX_MEMORY_MB", "MiB", server_limit<&Config::max_memory_mb>,
+       "cap on a request's memory_mb", false,
        [](const Config& c) { return std::to_string(c.max_memory_mb); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_memory_mb =
              static_cast<unsigned>(parse_integer(s, v, kMinMemoryMb, 1u << 20, false));
        }},
-      {"max-concurrency", "PYSANDBOX_MAX_CONCURRENCY",
+      {"max-concurrency", "PYSANDBOX_MAX_CONCURRENCY", "", server_limit<&Config::max_concurrency>,
        "sandboxes running at once (default: number of CPUs)", false,
        [](const Config& c) { return std::to_string(c.max_concurrency); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_concurrency = static_cast<unsigned>(parse_integer(s, v, 1, 4096, false));
-       }},
-      {"queue-size", "PYSANDBOX_QUEUE_SIZE",
+       },
+       "number of CPUs"},
+      {"queue-size", "PYSANDBOX_QUEUE_SIZE", "", server_limit<&Config::queue_size>,
        "requests that may wait for a sandbox (0 = refuse when all are busy)", false,
        [](const Config& c) { return std::to_string(c.queue_size); },
        [](Config& c, const Source& s, std::string_view v) {
          c.queue_size = parse_integer(s, v, 0, 100000, false);
        }},
-      {"queue-timeout-ms", "PYSANDBOX_QUEUE_TIMEOUT_MS", "longest wait for a sandbox before 429",
-       false, [](const Config& c) { return std::to_string(c.queue_timeout_ms); },
+      {"queue-timeout-ms", "PYSANDBOX_QUEUE_TIMEOUT_MS", "ms",
+       server_limit<&Config::queue_timeout_ms>, "longest wait for a sandbox before 429", false,
+       [](const Config& c) { return std::to_string(c.queue_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.queue_timeout_ms = parse_millis(s, v);
        }},
-      {"read-timeout-ms", "PYSANDBOX_READ_TIMEOUT_MS",
+      {"read-timeout-ms", "PYSANDBOX_READ_TIMEOUT_MS", "ms", server_limit<&Config::read_timeout_ms>,
        "a request's header and body must arrive within this of its first byte", false,
        [](const Config& c) { return std::to_string(c.read_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.read_timeout_ms = parse_millis(s, v);
        }},
-      {"idle-timeout-ms", "PYSANDBOX_IDLE_TIMEOUT_MS",
+      {"idle-timeout-ms", "PYSANDBOX_IDLE_TIMEOUT_MS", "ms", server_limit<&Config::idle_timeout_ms>,
        "how long a keep-alive connection may wait for its next request", false,
        [](const Config& c) { return std::to_string(c.idle_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.idle_timeout_ms = parse_millis(s, v);
        }},
-      {"write-timeout-ms", "PYSANDBOX_WRITE_TIMEOUT_MS",
+      {"write-timeout-ms", "PYSANDBOX_WRITE_TIMEOUT_MS", "ms",
+       server_limit<&Config::write_timeout_ms>,
        "how long the client may take to receive a response", false,
        [](const Config& c) { return std::to_string(c.write_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.write_timeout_ms = parse_millis(s, v);
        }},
-      {"drain-timeout-ms", "PYSANDBOX_DRAIN_TIMEOUT_MS",
-       "bound on graceful shutdown (default: max-timeout-ms + 5000)", false,
-       [](const Config& c) { return std::to_string(c.drain_timeout_ms); },
+      {"drain-timeout-ms", "PYSANDBOX_DRAIN_TIMEOUT_MS", "ms",
+       server_limit<&Config::drain_timeout_ms>,
+       "bound on graceful shutdown (default: max-timeout-ms + " + std::to_string(kDrainMarginMs) +
+           ")",
+       false, [](const Config& c) { return std::to_string(c.drain_timeout_ms); },
        [](Config& c, const Source& s, std::string_view v) {
          c.drain_timeout_ms = parse_millis(s, v);
-       }},
-      {"max-connections", "PYSANDBOX_MAX_CONNECTIONS",
+       },
+       "max-timeout-ms + " + std::to_string(kDrainMarginMs)},
+      {"max-connections", "PYSANDBOX_MAX_CONNECTIONS", "", server_limit<&Config::max_connections>,
        "open connections (lowered to fit the file-descriptor budget); at the cap the longest-idle "
        "one is closed for a new one, or the new one is answered 503",
        false, [](const Config& c) { return std::to_string(c.max_connections); },
        [](Config& c, const Source& s, std::string_view v) {
          c.max_connections = parse_integer(s, v, 1, 1000000, false);
        }},
-      {"response-memory-bytes", "PYSANDBOX_RESPONSE_MEMORY_BYTES",
+      {"response-memory-bytes", "PYSANDBOX_RESPONSE_MEMORY_BYTES", "bytes",
+       server_limit<&Config::response_memory_bytes>,
        "responses held at once for clients that have not read them yet; past it a finished run "
        "waits",
        false, [](const Config& c) { return show_bytes(c.response_memory_bytes); },
        [](Config& c, const Source& s, std::string_view v) {
          c.response_memory_bytes = parse_integer(s, v, kMiB, 64 * kGiB, true);
        }},
-      {"python", "PYSANDBOX_PYTHON", "Python interpreter run in the sandbox", false,
+      {"python", "PYSANDBOX_PYTHON", "", nullptr, "Python interpreter run in the sandbox", false,
        [](const Config& c) { return c.executor.python_path; },
        [](Config& c, const Source& s, std::string_view v) {
          if (v.empty() || v.front() != '/') fail(s, v, "an absolute path");
          c.executor.python_path = v;
        }},
-      {"data-dir", "PYSANDBOX_DATA_DIR",
+      {"data-dir", "PYSANDBOX_DATA_DIR", "", nullptr,
        "directory holding runner.py and default.policy (empty = <exe>/../share/pysandbox)", false,
        [](const Config& c) { return c.executor.data_dir; },
        [](Config& c, const Source&, std::string_view v) { c.executor.data_dir = v; }},
-      {"seccomp-policy", "PYSANDBOX_SECCOMP_POLICY",
+      {"seccomp-policy", "PYSANDBOX_SECCOMP_POLICY", "", nullptr,
        "seccomp policy file (empty = <data-dir>/default.policy)", false,
        [](const Config& c) { return c.executor.seccomp_policy_path; },
        [](Config& c, const Source&, std::string_view v) { c.executor.seccomp_policy_path = v; }},
-      {"isolation", "PYSANDBOX_ISOLATION",
+      {"isolation", "PYSANDBOX_ISOLATION", "", nullptr,
        "force an isolation mode: rlimit, namespaces or full (empty = strongest available)", false,
        [](const Config& c) {
          return c.executor.forced_isolation
@@ -252,45 +284,50 @@ const std::vector<Option>& options() {
            c.executor.forced_isolation = parse_isolation(s, v);
          }
        }},
-      {"min-isolation", "PYSANDBOX_MIN_ISOLATION",
+      {"min-isolation", "PYSANDBOX_MIN_ISOLATION", "", nullptr,
        "refuse to start below this mode: rlimit, namespaces or full", false,
        [](const Config& c) { return std::string(executor::to_string(c.executor.min_isolation)); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.min_isolation = parse_isolation(s, v);
        }},
-      {"max-output-bytes", "PYSANDBOX_MAX_OUTPUT_BYTES",
+      {"max-output-bytes", "PYSANDBOX_MAX_OUTPUT_BYTES", "bytes",
+       executor_limit<&executor::Settings::max_output_bytes>,
        "cap on each of stdout, stderr and the result", false,
        [](const Config& c) { return show_bytes(c.executor.max_output_bytes); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.max_output_bytes = parse_integer(s, v, 1, kGiB, true);
        }},
-      {"truncate-output", "PYSANDBOX_TRUNCATE_OUTPUT",
+      {"truncate-output", "PYSANDBOX_TRUNCATE_OUTPUT", "",
+       executor_limit<&executor::Settings::truncate_output>,
        "past the output cap, truncate and flag instead of stopping the script", true,
        [](const Config& c) { return std::string(c.executor.truncate_output ? "true" : "false"); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.truncate_output = parse_bool(s, v);
        }},
-      {"tmpfs-bytes", "PYSANDBOX_TMPFS_BYTES", "size of each sandbox's private /tmp", false,
+      {"tmpfs-bytes", "PYSANDBOX_TMPFS_BYTES", "bytes", nullptr,
+       "size of each sandbox's private /tmp", false,
        [](const Config& c) { return show_bytes(c.executor.tmpfs_bytes); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.tmpfs_bytes = parse_integer(s, v, kMiB, 64 * kGiB, true);
        }},
-      {"pids-max", "PYSANDBOX_PIDS_MAX", "processes and threads per sandbox", false,
+      {"pids-max", "PYSANDBOX_PIDS_MAX", "", nullptr, "processes and threads per sandbox", false,
        [](const Config& c) { return std::to_string(c.executor.pids_max); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.pids_max = static_cast<unsigned>(parse_integer(s, v, 1, 65536, false));
        }},
-      {"nofile-max", "PYSANDBOX_NOFILE_MAX", "open files per sandbox (RLIMIT_NOFILE)", false,
-       [](const Config& c) { return std::to_string(c.executor.nofile_max); },
+      {"nofile-max", "PYSANDBOX_NOFILE_MAX", "", nullptr, "open files per sandbox (RLIMIT_NOFILE)",
+       false, [](const Config& c) { return std::to_string(c.executor.nofile_max); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.nofile_max = static_cast<unsigned>(parse_integer(s, v, 16, 1u << 20, false));
        }},
-      {"fsize-max-bytes", "PYSANDBOX_FSIZE_MAX_BYTES", "largest file a sandbox may write", false,
+      {"fsize-max-bytes", "PYSANDBOX_FSIZE_MAX_BYTES", "bytes", nullptr,
+       "largest file a sandbox may write", false,
        [](const Config& c) { return show_bytes(c.executor.fsize_max_bytes); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.fsize_max_bytes = parse_integer(s, v, 1, 64 * kGiB, true);
        }},
-      {"cpu-cores", "PYSANDBOX_CPU_CORES", "CPU share per sandbox in cores (full mode)", false,
+      {"cpu-cores", "PYSANDBOX_CPU_CORES", "cores", nullptr,
+       "CPU share per sandbox in cores (full mode)", false,
        [](const Config& c) {
          std::ostringstream out;
          out << c.executor.cpu_max_cores;
@@ -306,23 +343,24 @@ const std::vector<Option>& options() {
          }
          c.executor.cpu_max_cores = cores;
        }},
-      {"uid-base", "PYSANDBOX_UID_BASE",
+      {"uid-base", "PYSANDBOX_UID_BASE", "", nullptr,
        "sandbox i runs as host uid/gid uid-base + i; the range must be unused", false,
        [](const Config& c) { return std::to_string(c.executor.uid_base); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.uid_base = static_cast<uid_t>(
              parse_integer(s, v, 1, std::numeric_limits<uid_t>::max() - 1, false));
        }},
-      {"pool", "PYSANDBOX_POOL",
+      {"pool", "PYSANDBOX_POOL", "", nullptr,
        "warm path: fork each sandbox from a pre-initialised interpreter (on|off)", false,
        [](const Config& c) { return std::string(c.executor.pool ? "on" : "off"); },
        [](Config& c, const Source& s, std::string_view v) { c.executor.pool = parse_bool(s, v); }},
-      {"pool-size", "PYSANDBOX_POOL_SIZE", "zygotes per flavour (minimal and preloaded)", false,
+      {"pool-size", "PYSANDBOX_POOL_SIZE", "", nullptr,
+       "zygotes per flavour (minimal and preloaded)", false,
        [](const Config& c) { return std::to_string(c.executor.pool_size); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.pool_size = static_cast<unsigned>(parse_integer(s, v, 1, 64, false));
        }},
-      {"preload", "PYSANDBOX_PRELOAD",
+      {"preload", "PYSANDBOX_PRELOAD", "", nullptr,
        "comma-separated modules the preloaded zygotes import (empty: minimal zygotes only)", false,
        [](const Config& c) {
          std::string out;
@@ -351,23 +389,23 @@ const std::vector<Option>& options() {
          }
          c.executor.preload = std::move(modules);
        }},
-      {"rlimit-scratch-dir", "PYSANDBOX_RLIMIT_SCRATCH_DIR",
+      {"rlimit-scratch-dir", "PYSANDBOX_RLIMIT_SCRATCH_DIR", "", nullptr,
        "rlimit mode: where each run's scratch directory is made (empty = /tmp/pysandbox-rlimit)",
        false, [](const Config& c) { return c.executor.rlimit_scratch_dir; },
        [](Config& c, const Source& s, std::string_view v) {
          if (!v.empty() && v.front() != '/') fail(s, v, "an absolute path");
          c.executor.rlimit_scratch_dir = v;
        }},
-      {"rlimit-namespaces", "PYSANDBOX_RLIMIT_NAMESPACES",
+      {"rlimit-namespaces", "PYSANDBOX_RLIMIT_NAMESPACES", "", nullptr,
        "rlimit mode: still use the namespaces the host allows (on|off)", false,
        [](const Config& c) { return std::string(c.executor.rlimit_namespaces ? "on" : "off"); },
        [](Config& c, const Source& s, std::string_view v) {
          c.executor.rlimit_namespaces = parse_bool(s, v);
        }},
-      {"web", "PYSANDBOX_WEB", "serve the web IDE from <data-dir>/web at / (on|off)", false,
-       [](const Config& c) { return std::string(c.web ? "on" : "off"); },
+      {"web", "PYSANDBOX_WEB", "", nullptr, "serve the web IDE from <data-dir>/web at / (on|off)",
+       false, [](const Config& c) { return std::string(c.web ? "on" : "off"); },
        [](Config& c, const Source& s, std::string_view v) { c.web = parse_bool(s, v); }},
-      {"extra-ro-paths", "PYSANDBOX_EXTRA_RO_PATHS",
+      {"extra-ro-paths", "PYSANDBOX_EXTRA_RO_PATHS", "", nullptr,
        "colon-separated absolute paths exposed read-only inside the sandbox", false,
        [](const Config& c) { return join_paths(c.executor.extra_ro_paths); },
        [](Config& c, const Source& s, std::string_view v) {
@@ -443,9 +481,10 @@ Config parse_config(std::span<const char* const> args, const EnvLookup& env) {
   std::map<std::string_view, std::string, std::less<>> flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i] ? args[i] : "";
-    if (arg == "--help" || arg == "-h") {
+    if (arg == "--help" || arg == "-h" || arg == "--help-markdown") {
       Config config = machine_defaults();
       config.help_requested = true;
+      config.markdown_help_requested = arg == "--help-markdown";
       return config;
     }
     if (!arg.starts_with("--") || arg.size() == 2) {
@@ -523,11 +562,50 @@ std::string usage() {
          "Sizes accept a K, M or G suffix (KiB, MiB, GiB).\n\n";
   for (const auto& option : options()) {
     out << "  --" << option.flag << (option.is_bool ? "[=true|false]" : "=VALUE") << "\n      "
-        << option.help << "\n      default: '" << option.show(defaults) << "'  env: " << option.env
-        << "\n";
+        << option.help << "\n      default: '" << option.show(defaults) << "'";
+    if (!option.unit.empty()) out << "  unit: " << option.unit;
+    out << "  env: " << option.env << "\n";
   }
-  out << "  --help\n      print this text and exit\n";
+  out << "  --help\n      print this text and exit\n"
+         "  --help-markdown\n      print the settings as README.md's table and exit\n";
   return out.str();
+}
+
+std::string settings_markdown() {
+  // The struct's defaults, not this machine's: doc_default describes the ones that differ.
+  const Config defaults;
+  const auto cell = [](std::string_view text) {
+    std::string out;
+    for (const char ch : text) {
+      // A bare '|' would end the cell, and "<exe>" would be taken for an HTML tag.
+      if (ch == '|' || ch == '<') out += '\\';
+      out += ch;
+    }
+    return out;
+  };
+  std::ostringstream out;
+  out << "| flag | variable | default | unit | |\n|---|---|---|---|---|\n";
+  for (const auto& option : options()) {
+    std::string value = option.doc_default;
+    if (value.empty()) {
+      const std::string shown = option.show(defaults);
+      value = shown.empty() ? "(empty)" : "`" + shown + "`";
+    }
+    out << "| `--" << option.flag << "` | `" << option.env << "` | " << cell(value) << " | "
+        << option.unit << " | " << cell(option.help) << " |\n";
+  }
+  return out.str();
+}
+
+boost::json::object limits_json(const Config& config) {
+  boost::json::object limits;
+  for (const auto& option : options()) {
+    if (option.limit == nullptr) continue;
+    std::string key(option.flag);
+    std::replace(key.begin(), key.end(), '-', '_');
+    limits[key] = option.limit(config);
+  }
+  return limits;
 }
 
 }  // namespace pysandbox::beast_server

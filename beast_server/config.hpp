@@ -2,6 +2,7 @@
 // settings, read from command-line flags with environment-variable equivalents.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -10,7 +11,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "executor/request_defaults.hpp"
 #include "executor/settings.hpp"
 
 namespace pysandbox::beast_server {
@@ -19,6 +22,9 @@ namespace pysandbox::beast_server {
 // interpreter itself does not start, so the request could only fail confusingly.
 inline constexpr unsigned kMinMemoryMb = 32;
 
+// What drain_timeout_ms adds to max_timeout_ms unless it is given.
+inline constexpr unsigned kDrainMarginMs = 5000;
+
 struct Config {
   // Network. Port 0 binds an ephemeral port (the startup log line reports the real one).
   std::string listen_address = "127.0.0.1";
@@ -26,11 +32,11 @@ struct Config {
 
   // Request limits (the contract's defaults).
   std::size_t max_body_bytes = 1u << 20;
-  std::size_t max_script_bytes = 256u << 10;
-  unsigned default_timeout_ms = 5000;
-  unsigned max_timeout_ms = 30000;
-  unsigned default_memory_mb = 256;
-  unsigned max_memory_mb = 2048;
+  std::size_t max_script_bytes = executor::kDefaultMaxScriptBytes;
+  unsigned default_timeout_ms = executor::kDefaultTimeoutMs;
+  unsigned max_timeout_ms = executor::kDefaultMaxTimeoutMs;
+  unsigned default_memory_mb = executor::kDefaultMemoryMb;
+  unsigned max_memory_mb = executor::kDefaultMaxMemoryMb;
 
   // Admission: at most max_concurrency sandboxes at once, up to queue_size requests waiting at
   // most queue_timeout_ms each; beyond that 429.
@@ -44,9 +50,9 @@ struct Config {
   unsigned read_timeout_ms = 10000;
   unsigned idle_timeout_ms = 30000;
   unsigned write_timeout_ms = 10000;
-  // Graceful shutdown bound; parse_config defaults it to max_timeout_ms + 5000 so that a run
-  // admitted just before SIGTERM can finish.
-  unsigned drain_timeout_ms = 35000;
+  // Graceful shutdown bound; parse_config defaults it to max_timeout_ms + kDrainMarginMs so that
+  // a run admitted just before SIGTERM can finish.
+  unsigned drain_timeout_ms = executor::kDefaultMaxTimeoutMs + kDrainMarginMs;
   // Connections beyond this are accepted and answered 503 at once, after the longest-idle one
   // has been closed to make room if there is one. The server lowers it to what its file
   // descriptor budget allows (fd_budget.hpp): each sandbox needs a few descriptors too.
@@ -58,8 +64,10 @@ struct Config {
   // Serve the web IDE (<data-dir>/web) at / and /assets/; off for API-only deployments.
   bool web = true;
 
-  // Set by --help: the caller prints usage() and exits.
+  // Set by --help: the caller prints usage() and exits. --help-markdown sets both: the caller
+  // prints settings_markdown() instead (the README's table).
   bool help_requested = false;
+  bool markdown_help_requested = false;
 
   executor::Settings executor;
 };
@@ -81,12 +89,21 @@ std::optional<std::string> system_env(std::string_view name);
 // naming the flag.
 Config parse_config(std::span<const char* const> args, const EnvLookup& env);
 
-// The --help text: every flag with its default and environment variable.
 // The PYSANDBOX_* variables of `environment` (NAME=VALUE strings) that name no setting: a typo
 // there would otherwise silently leave a default in force. The project's test harness variables
 // (PYSANDBOX_TEST_*, PYSANDBOX_E2E_*) are not settings and not reported.
 std::vector<std::string> unknown_variables(std::span<const char* const> environment);
 
+// The --help text: every flag with its default, unit and environment variable.
 std::string usage();
+
+// The settings as the Markdown table README.md's "Configuration" section carries (a test keeps
+// the two equal): flag, variable, default, unit, help; the machine-dependent defaults described
+// rather than this machine's values.
+std::string settings_markdown();
+
+// The limits the startup log line reports, keyed by flag name with '_' for '-': the settings the
+// table marks as limits, in its order.
+boost::json::object limits_json(const Config& config);
 
 }  // namespace pysandbox::beast_server

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "beast_server/api_error.hpp"
+#include "executor/request_defaults.hpp"
 #include "executor/types.hpp"
 
 namespace pysandbox::beast_server {
@@ -13,11 +14,11 @@ namespace pysandbox::beast_server {
 struct Config;
 
 struct RequestLimits {
-  std::size_t max_script_bytes = 256u << 10;
-  unsigned default_timeout_ms = 5000;
-  unsigned max_timeout_ms = 30000;
-  unsigned default_memory_mb = 256;
-  unsigned max_memory_mb = 2048;
+  std::size_t max_script_bytes = executor::kDefaultMaxScriptBytes;
+  unsigned default_timeout_ms = executor::kDefaultTimeoutMs;
+  unsigned max_timeout_ms = executor::kDefaultMaxTimeoutMs;
+  unsigned default_memory_mb = executor::kDefaultMemoryMb;
+  unsigned max_memory_mb = executor::kDefaultMaxMemoryMb;
   // Memory the parsed body may occupy; 0 = 32 x its size + 1 MiB. Far above what any real
   // request needs (a body of tiny values expands about 15-fold); a bound, not a tuning knob.
   std::size_t max_json_memory_bytes = 0;

@@ -38,28 +38,6 @@ namespace bs = pysandbox::beast_server;
 // What main() logs before the server's own log exists.
 constexpr std::string_view kComponent = "server";
 
-boost::json::object limits_json(const bs::Config& config) {
-  return {
-      {"max_body_bytes", config.max_body_bytes},
-      {"max_script_bytes", config.max_script_bytes},
-      {"default_timeout_ms", config.default_timeout_ms},
-      {"max_timeout_ms", config.max_timeout_ms},
-      {"default_memory_mb", config.default_memory_mb},
-      {"max_memory_mb", config.max_memory_mb},
-      {"max_concurrency", config.max_concurrency},
-      {"queue_size", config.queue_size},
-      {"queue_timeout_ms", config.queue_timeout_ms},
-      {"read_timeout_ms", config.read_timeout_ms},
-      {"idle_timeout_ms", config.idle_timeout_ms},
-      {"write_timeout_ms", config.write_timeout_ms},
-      {"drain_timeout_ms", config.drain_timeout_ms},
-      {"max_connections", config.max_connections},
-      {"response_memory_bytes", config.response_memory_bytes},
-      {"max_output_bytes", config.executor.max_output_bytes},
-      {"truncate_output", config.executor.truncate_output},
-  };
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,7 +51,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (config.help_requested) {
-    std::cout << bs::usage();
+    std::cout << (config.markdown_help_requested ? bs::settings_markdown() : bs::usage());
     return 0;
   }
   if (auto error = bs::check_startup_config(config)) {
@@ -128,7 +106,7 @@ int main(int argc, char** argv) {
     ~ShutdownExecutor() { executor->shutdown(); }
   } shutdown_executor{executor.get()};
 
-  const boost::json::object limits = limits_json(config);
+  const boost::json::object limits = bs::limits_json(config);
   const std::string address = config.listen_address;
   bs::Server server(io, std::move(config), *executor, std::cerr);
   std::uint16_t port = 0;

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "executor/request_defaults.hpp"
+
 namespace pysandbox::executor {
 
 class CancelSignal;
@@ -23,8 +25,8 @@ struct ExecuteRequest {
   std::string request_id;
   std::string script;
   std::string stdin_data;
-  std::chrono::milliseconds timeout{5000};
-  std::uint64_t memory_bytes = 256ull << 20;
+  std::chrono::milliseconds timeout{kDefaultTimeoutMs};
+  std::uint64_t memory_bytes = std::uint64_t{kDefaultMemoryMb} << 20;
   // Admission slot, in [0, max_concurrency): selects the sandbox's host uid so that concurrent
   // sandboxes never share a uid.
   unsigned slot = 0;

@@ -29,13 +29,6 @@ namespace pysandbox::jail {
 
 namespace {
 
-constexpr int kSetupFailedExit = 125;
-// Where the child parks its inherited fds before placing them at 0..4.
-constexpr int kParkFdBase = 1000;
-// Last resort when close_range cannot take a range at all: mark fds CLOEXEC one by one up to
-// here (the server itself never gets near it).
-constexpr int kCloexecLoopEnd = 65536;
-
 struct ChildArgs {
   const RlimitJailConfig* config;
   const char* tmpfs_data;
@@ -48,221 +41,105 @@ struct ChildArgs {
   int init_fd;
 };
 
-// Everything below runs in the forked child before execve: raw syscalls and async-signal-safe
-// libc only, no allocation, no locks (the parent may be multi-threaded). id changes go through
-// syscall(2) because glibc's setxid wrappers would signal the parent's other threads.
-[[noreturn]] void fail(int err_fd, RlimitStep step, int index, int err) noexcept {
-  ChannelRecord r;
-  r.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-  r.step = static_cast<std::int32_t>(step);
-  r.index = index;
-  r.err = err;
-  write_record(err_fd, r);
-  ::_exit(kSetupFailedExit);
+// Everything from here to execve runs in the forked child: async-signal-safe only
+// (jail/child_steps.hpp), no allocation, no locks, no exceptions.
+
+// Step::kMount's index 0: make-rprivate, 1: /proc, 2 + i: tmpfs_dirs[i].
+void mount_own_views(int err_fd, const RlimitNamespaces& ns, const char* tmpfs_data) noexcept {
+  if (!(ns.clone_flags & CLONE_NEWNS)) return;
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 &&
+      !(ns.tolerate_private_failure && errno == EINVAL))
+    fail_step(err_fd, Step::kMount, 0, errno);
+  // Our own PID namespace's processes only: the server and other runs disappear from /proc.
+  if (ns.mount_proc &&
+      ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+    fail_step(err_fd, Step::kMount, 1, errno);
+  for (std::size_t i = 0; i < ns.tmpfs_dirs.size(); ++i) {
+    if (::mount("tmpfs", ns.tmpfs_dirs[i].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_data) != 0)
+      fail_step(err_fd, Step::kMount, 2 + static_cast<int>(i), errno);
+  }
 }
 
-// Closes everything from `first` up. gVisor refuses close_range with an upper bound past its fd
-// table (EINVAL for ~0U), so retry with the fd limit, then one fd at a time.
-int close_from(unsigned first) noexcept {
-  if (base::sys::raw_close_range(first, ~0U, 0) == 0) return 0;
-  rlimit rl{};
-  unsigned last = kCloexecLoopEnd;
-  if (::syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
-      rl.rlim_max > first && rl.rlim_max < static_cast<rlim_t>(kCloexecLoopEnd)) {
-    last = static_cast<unsigned>(rl.rlim_max);
-  }
-  if (base::sys::raw_close_range(first, last - 1, 0) == 0) return 0;
-  for (unsigned fd = first; fd < last; ++fd) ::close(static_cast<int>(fd));
-  return 0;
-}
-
-[[noreturn]] void child_main(const ChildArgs& a) noexcept {
-  int err_fd = a.err_write;
-  const RlimitRunParams& p = *a.params;
-  // The server's copy must be the only read end: its absence is how we learn the server died.
-  ::close(a.err_read);
-
-  // Handlers do not survive execve but ignored signals and the mask do: start clean. The parent
-  // blocked everything around the clone, so no handler of the server runs in here.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  ::sigemptyset(&none);
-  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) fail(err_fd, RlimitStep::kSignals, 0, errno);
-
-  // Own session and process group (pgid = sid = our pid): the group can be killed as a whole and
-  // no terminal of the server's can be reached.
-  if (::setsid() < 0) fail(err_fd, RlimitStep::kSession, 0, errno);
-
-  const RlimitNamespaces& ns = a.config->namespaces;
-  if (ns.clone_flags & CLONE_NEWUTS) {
-    if (::sethostname(ns.hostname.c_str(), ns.hostname.size()) != 0)
-      fail(err_fd, RlimitStep::kHostname, 0, errno);
-  }
-  if (ns.clone_flags & CLONE_NEWNS) {
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 &&
-        !(ns.tolerate_private_failure && errno == EINVAL))
-      fail(err_fd, RlimitStep::kMount, 0, errno);
-    // Our own PID namespace's processes only: the server and other runs disappear from /proc.
-    if (ns.mount_proc &&
-        ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
-      fail(err_fd, RlimitStep::kMount, 1, errno);
-    for (std::size_t i = 0; i < ns.tmpfs_dirs.size(); ++i) {
-      if (::mount("tmpfs", ns.tmpfs_dirs[i].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, a.tmpfs_data) !=
-          0)
-        fail(err_fd, RlimitStep::kMount, 2 + static_cast<int>(i), errno);
-    }
-  }
-
-  // Park the five fds and the channel high first so placing them at 0..5 cannot clobber one
-  // another. init does not execve: whatever else is open (other requests' pipes, the listening
-  // socket) is closed for real.
-  int parked[7];
-  for (int i = 0; i < 7; ++i) {
-    parked[i] = ::fcntl(i < 5    ? p.fds[i]
-                        : i == 5 ? err_fd
-                                 : a.init_fd,
-                        F_DUPFD_CLOEXEC, kParkFdBase);
-    if (parked[i] < 0) fail(err_fd, RlimitStep::kFds, i, errno);
-  }
-  for (int i = 0; i < 5; ++i) {
-    if (::dup2(parked[i], i) != i) fail(err_fd, RlimitStep::kFds, 10 + i, errno);
-  }
-  if (::dup3(parked[5], 5, O_CLOEXEC) != 5) fail(err_fd, RlimitStep::kFds, 15, errno);
-  err_fd = 5;
-  if (::dup3(parked[6], 6, O_CLOEXEC) != 6) fail(err_fd, RlimitStep::kFds, 16, errno);
-  if (int err = close_from(7); err != 0) fail(err_fd, RlimitStep::kCloseFds, 0, err);
-
-  ::umask(077);
-
-  const Rlimits& l = p.limits;
-  const struct {
-    int resource;
-    rlim_t soft;
-    rlim_t hard;
-    bool required;
-  } limits[] = {
-      {RLIMIT_AS, l.address_space, l.address_space, true},
-      // SIGXCPU at the soft limit, SIGKILL at the hard one: a backstop behind the deadline.
-      {RLIMIT_CPU, l.cpu_seconds, l.cpu_seconds + 1, true},
-      // Per uid, system-wide: exact here because each slot has its own uid and the previous
-      // run's processes are all gone before the slot is used again.
-      {RLIMIT_NPROC, l.processes, l.processes, true},
-      {RLIMIT_NOFILE, l.open_files, l.open_files, true},
-      {RLIMIT_FSIZE, l.file_size, l.file_size, true},
-      {RLIMIT_STACK, p.stack_bytes, p.stack_bytes, true},
-      {RLIMIT_CORE, 0, 0, true},
+void set_limits(int err_fd, const RlimitRunParams& p) noexcept {
+  const RlimitSetting extra[] = {
+      {RLIMIT_STACK, p.stack_bytes, p.stack_bytes},
+      {RLIMIT_CORE, 0, 0},
       // Secondary: gVisor refuses to set these (EPERM); it has no mlock or POSIX message queue
       // limits to protect anyway. probe::rlimits() reports which ones hold.
-      {RLIMIT_MEMLOCK, 0, 0, false},
-      {RLIMIT_MSGQUEUE, 0, 0, false},
+      {RLIMIT_MEMLOCK, 0, 0, /*required=*/false},
+      {RLIMIT_MSGQUEUE, 0, 0, /*required=*/false},
   };
-  for (std::size_t i = 0; i < sizeof limits / sizeof limits[0]; ++i) {
-    const rlimit rl{limits[i].soft, limits[i].hard};
-    if (::syscall(SYS_setrlimit, limits[i].resource, &rl) != 0 && limits[i].required)
-      fail(err_fd, RlimitStep::kRlimit, limits[i].resource, errno);
-  }
+  set_rlimits(err_fd, p.limits, extra, sizeof extra / sizeof extra[0]);
+}
 
+// The run's own uid and gid, without any capability. The bounding set only matters for file
+// capabilities at execve (no_new_privs already makes those inert); dropping it needs
+// CAP_SETPCAP, so before the uid change, and a server without it (GKE Sandbox keeps only SETUID,
+// SETGID and KILL) does without. Leaving uid 0 for a non-zero real, effective and saved uid
+// clears every capability set.
+void become_run_uid(int err_fd, const RlimitRunParams& p) noexcept {
   if (p.switch_ids) {
-    // The bounding set only matters for file capabilities at execve (no_new_privs already makes
-    // those inert); dropping it needs CAP_SETPCAP, so before the uid change, and a server
-    // without it (GKE Sandbox keeps only SETUID, SETGID and KILL) does without.
-    for (int cap = 0; cap <= 63; ++cap) {
-      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 || errno == EINVAL) continue;
-      if (errno == EPERM) break;
-      fail(err_fd, RlimitStep::kCapabilities, cap, errno);
-    }
-    // No supplementary groups: root's would still grant group access to host files. Leaving uid
-    // 0 for a non-zero real, effective and saved uid clears every capability set.
-    if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(err_fd, RlimitStep::kIds, 0, errno);
-    if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) != 0)
-      fail(err_fd, RlimitStep::kIds, 1, errno);
-    if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) != 0)
-      fail(err_fd, RlimitStep::kIds, 2, errno);
-    uid_t r = 0, e = 0, s = 0;
-    if (::syscall(SYS_getresuid, &r, &e, &s) != 0 || r != p.uid || e != p.uid || s != p.uid)
-      fail(err_fd, RlimitStep::kIds, 3, EPERM);
+    drop_bounding_set(err_fd, /*without_setpcap_ok=*/true);
+    switch_ids(err_fd, p.uid, p.gid);
   }
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-    fail(err_fd, RlimitStep::kCapabilities, 64, errno);
+  clear_ambient_capabilities(err_fd);
+}
 
-  // As the run's uid: its directory is its own from the start.
-  if (p.create_cwd && ::mkdir(p.cwd.c_str(), 0700) != 0) fail(err_fd, RlimitStep::kChdir, 1, errno);
-  if (::chdir(p.cwd.c_str()) != 0) fail(err_fd, RlimitStep::kChdir, 0, errno);
+// As the run's uid: its directory is its own from the start.
+void enter_cwd(int err_fd, const RlimitRunParams& p) noexcept {
+  if (p.create_cwd && ::mkdir(p.cwd.c_str(), 0700) != 0) fail_step(err_fd, Step::kChdir, 1, errno);
+  if (::chdir(p.cwd.c_str()) != 0) fail_step(err_fd, Step::kChdir, 0, errno);
+}
 
-  // After the id change, which clears it. If the server is already gone, so must we be: it
-  // holds the only read end of our setup channel (in a PID namespace of our own the parent is
-  // outside it, and getppid() says 0 either way).
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(err_fd, RlimitStep::kParentDeath, 0, errno);
-  if ((!(ns.clone_flags & CLONE_NEWPID) && ::getppid() != a.parent) ||
-      !base::sys::has_reader(err_fd))
-    fail(err_fd, RlimitStep::kParentDeath, 1, ESRCH);
+// After the id change, which clears the parent-death signal. Without a PID namespace of our own,
+// getppid() also tells whether the server already went (in one, the parent is outside it).
+void watch_parent(int err_fd, const RlimitNamespaces& ns, pid_t parent) noexcept {
+  die_with_parent(err_fd);
+  if (!(ns.clone_flags & CLONE_NEWPID) && ::getppid() != parent)
+    fail_step(err_fd, Step::kParentDeath, 1, ESRCH);
+}
 
-  // no_new_privs before seccomp: it lets an unprivileged task install a filter and makes
-  // set-uid binaries inert.
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    fail(err_fd, RlimitStep::kNoNewPrivs, 0, errno);
-
-  if (a.config->seccomp != nullptr) {
-    if (int err = seccomp_policies::install(*a.config->seccomp); err != 0)
-      fail(err_fd, RlimitStep::kSeccomp, 0, err);
-  }
-
-  // init (jail/sandbox_init.hpp): starts the runner, then only reaps. Without a PID namespace
-  // of its own it asks for the run's orphans (gVisor refuses; they then go to the server, which
-  // is a subreaper or pid 1 itself).
+// init (jail/sandbox_init.hpp): starts the runner, then only reaps. Without a PID namespace of
+// its own it asks for the run's orphans (gVisor refuses; they then go to the server, which is a
+// subreaper or pid 1 itself).
+[[noreturn]] void become_init(int err_fd, const ChildArgs& a) noexcept {
+  const RlimitNamespaces& ns = a.config->namespaces;
   if (!(ns.clone_flags & CLONE_NEWPID)) (void)::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   // kill(-1) reaches the run alone in its own PID namespace or as its own uid; otherwise (the
   // server is not root) it would reach the server: then only the run's process group.
-  const KillScope scope = (ns.clone_flags & CLONE_NEWPID) != 0 || p.switch_ids
+  const KillScope scope = (ns.clone_flags & CLONE_NEWPID) != 0 || a.params->switch_ids
                               ? KillScope::kEverything
                               : KillScope::kGroup;
   const int err =
-      -exec_init_then_runner(6, err_fd, scope, static_cast<std::int32_t>(RlimitStep::kExecve),
+      -exec_init_then_runner(err_fd + 1, err_fd, scope, static_cast<std::int32_t>(Step::kExecve),
                              a.config->executable.c_str(), a.argv, a.envp);
-  fail(err_fd, RlimitStep::kInit, 0, err);
+  fail_step(err_fd, Step::kInit, 0, err);
+}
+
+// The run's steps, in order; seccomp last, then init.
+[[noreturn]] void child_main(const ChildArgs& a) noexcept {
+  const RlimitRunParams& p = *a.params;
+  const RlimitNamespaces& ns = a.config->namespaces;
+  // The server's copy must be the only read end: its absence is how we learn the server died.
+  ::close(a.err_read);
+  // The parent blocked everything around the clone, so no handler of the server runs in here.
+  reset_signals(a.err_write, /*keep_dispositions=*/false);
+  new_session(a.err_write);
+  if (ns.clone_flags & CLONE_NEWUTS)
+    set_hostname(a.err_write, ns.hostname.c_str(), ns.hostname.size());
+  mount_own_views(a.err_write, ns, a.tmpfs_data);
+  const int err_fd =
+      place_fds(p.fds.data(), static_cast<int>(p.fds.size()), a.err_write, a.init_fd);
+  ::umask(077);
+  set_limits(err_fd, p);
+  become_run_uid(err_fd, p);
+  enter_cwd(err_fd, p);
+  watch_parent(err_fd, ns, a.parent);
+  lock_down(err_fd, a.config->seccomp);
+  become_init(err_fd, a);
 }
 
 std::string_view env_key(std::string_view kv) { return kv.substr(0, kv.find('=')); }
-
-const char* step_name(RlimitStep step) {
-  switch (step) {
-    case RlimitStep::kSignals:
-      return "signals";
-    case RlimitStep::kSession:
-      return "setsid";
-    case RlimitStep::kHostname:
-      return "hostname";
-    case RlimitStep::kMount:
-      return "mount";
-    case RlimitStep::kFds:
-      return "fds";
-    case RlimitStep::kCloseFds:
-      return "close_fds";
-    case RlimitStep::kChdir:
-      return "chdir";
-    case RlimitStep::kRlimit:
-      return "rlimit";
-    case RlimitStep::kCapabilities:
-      return "capabilities";
-    case RlimitStep::kIds:
-      return "ids";
-    case RlimitStep::kParentDeath:
-      return "parent_death_signal";
-    case RlimitStep::kNoNewPrivs:
-      return "no_new_privs";
-    case RlimitStep::kRunner:
-      return "runner";
-    case RlimitStep::kInit:
-      return "init";
-    case RlimitStep::kSeccomp:
-      return "seccomp";
-    case RlimitStep::kExecve:
-      return "execve";
-  }
-  return "unknown";
-}
 
 }  // namespace
 
@@ -323,10 +200,7 @@ boost::system::result<RlimitSpawned> RlimitSpawner::spawn(const RlimitRunParams&
   return out;
 }
 
-std::string RlimitSpawner::describe(const SetupFailure& failure) {
-  return std::string(step_name(static_cast<RlimitStep>(failure.step))) + " #" +
-         std::to_string(failure.index) + ": " + std::strerror(failure.err);
-}
+std::string RlimitSpawner::describe(const SetupFailure& failure) { return jail::describe(failure); }
 
 boost::system::result<void> run_as_uid(uid_t uid, gid_t gid, int (*fn)(const void*) noexcept,
                                        const void* arg) {
@@ -336,13 +210,9 @@ boost::system::result<void> run_as_uid(uid_t uid, gid_t gid, int (*fn)(const voi
     base::sys::BlockAllSignals blocked;
     helper = base::sys::clone_fork();
     if (helper && *helper == 0) {
-      // Raw syscalls only (see child_main). Exit status = errno or 0.
-      if (::syscall(SYS_setgroups, 0, nullptr) != 0) ::_exit(errno);
-      if (::syscall(SYS_setresgid, gid, gid, gid) != 0) ::_exit(errno);
-      if (::syscall(SYS_setresuid, uid, uid, uid) != 0) ::_exit(errno);
-      uid_t r = 0, e = 0, s = 0;
-      if (::syscall(SYS_getresuid, &r, &e, &s) != 0 || r != uid || e != uid || s != uid)
-        ::_exit(EPERM);
+      // Async-signal-safe only (jail/child_steps.hpp). Exit status = errno or 0.
+      int index = 0;
+      if (int err = take_ids(uid, gid, index); err != 0) ::_exit(err);
       ::_exit(fn(arg) & 0xff);
     }
   }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "base/sys/unique_fd.hpp"
-#include "jail/spawner.hpp"  // Rlimits, SetupFailure
+#include "jail/child_steps.hpp"  // Rlimits, SetupFailure
 
 namespace pysandbox::seccomp_policies {
 class BpfProgram;
@@ -65,25 +65,6 @@ struct RlimitRunParams {
   std::uint64_t stack_bytes = 8ull << 20;  // RLIMIT_STACK
   // Become fds 0..4: stdin, stdout, stderr, script, result.
   std::array<int, 5> fds{-1, -1, -1, -1, -1};
-};
-
-enum class RlimitStep : std::int32_t {
-  kSignals = 1,
-  kSession,
-  kHostname,
-  kMount,  // index 0: make-rprivate, 1: /proc, 2 + i: tmpfs_dirs[i]
-  kFds,
-  kCloseFds,
-  kChdir,
-  kRlimit,
-  kCapabilities,
-  kIds,
-  kParentDeath,
-  kNoNewPrivs,
-  kSeccomp,
-  kExecve,
-  kRunner,
-  kInit,
 };
 
 struct RlimitSpawned {

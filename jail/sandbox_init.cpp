@@ -30,6 +30,16 @@ void write_record(int channel, const ChannelRecord& record) noexcept {
   (void)ignored;
 }
 
+void write_setup_failed(int channel, std::int32_t step, std::int32_t index,
+                        std::int32_t err) noexcept {
+  ChannelRecord failed;
+  failed.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
+  failed.step = step;
+  failed.index = index;
+  failed.err = err;
+  write_record(channel, failed);
+}
+
 void install_stop_handler() noexcept {
   struct sigaction sa {};
   sa.sa_handler = on_stop;
@@ -51,11 +61,7 @@ pid_t exec_runner(const char* path, const char* const* argv, const char* const* 
   if (runner == 0) {
     reset_stop_handler();
     ::execve(path, const_cast<char* const*>(argv), const_cast<char* const*>(envp));
-    ChannelRecord failed;
-    failed.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-    failed.step = exec_step;
-    failed.err = errno;
-    write_record(channel, failed);
+    write_setup_failed(channel, exec_step, 0, errno);
     ::_exit(127);
   }
   return runner < 0 ? -errno : runner;
@@ -193,12 +199,7 @@ int init_main(int argc, char** argv, char** envp) noexcept {
   ::fcntl(channel, F_SETFD, FD_CLOEXEC);
   const pid_t runner = exec_runner(argv[5], argv + 6, envp, channel, step);
   if (runner < 0) {
-    ChannelRecord failed;
-    failed.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-    failed.step = step;
-    failed.index = 1;
-    failed.err = -runner;
-    write_record(channel, failed);
+    write_setup_failed(channel, step, 1, -runner);
     return 125;
   }
   // Only the runner keeps the run's fds: init must not hold a pipe open after it.

@@ -51,6 +51,9 @@ inline constexpr int kStopSignal = SIGTERM;
 
 // Async-signal-safe: one write(2) of the whole record.
 void write_record(int channel, const ChannelRecord& record) noexcept;
+// A kSetupFailed record: the spawner's `step`, which operation of it (`index`), errno `err`.
+void write_setup_failed(int channel, std::int32_t step, std::int32_t index,
+                        std::int32_t err) noexcept;
 
 // Installs init's handler for kStopSignal (no SA_RESTART: it interrupts the wait). Before the
 // runner is started, so that a stop request can never be lost; the runner resets it.

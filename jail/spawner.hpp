@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/sys/unique_fd.hpp"
+#include "jail/child_steps.hpp"
 #include "jail/mount_plan.hpp"
 
 namespace pysandbox::seccomp_policies {
@@ -43,14 +44,6 @@ struct JailConfig {
   int init_fd = -1;
 };
 
-struct Rlimits {
-  std::uint64_t address_space = 256ull << 20;
-  std::uint64_t cpu_seconds = 6;
-  std::uint64_t processes = 64;
-  std::uint64_t open_files = 256;
-  std::uint64_t file_size = 64ull << 20;
-};
-
 // Per run.
 struct RunParams {
   uid_t host_uid = 0;  // root inside the sandbox maps to this unprivileged host uid
@@ -69,31 +62,6 @@ struct ReadyParams {
   int null_fd = -1;      // /dev/null: fds 0..2 until the run
   int handover_fd = -1;  // becomes fd 3 of the runner: its run's fds and limits arrive there
   int channel_fd = -1;   // the channel's write end (jail/sandbox_init.hpp): becomes fd 5
-};
-
-// A setup step that failed, as a channel record reports it.
-struct SetupFailure {
-  std::int32_t step = 0;   // Step
-  std::int32_t index = 0;  // mount plan index for mount steps
-  std::int32_t err = 0;    // errno
-};
-
-enum class Step : std::int32_t {
-  kSync = 1,
-  kIds,
-  kParentDeath,
-  kHostname,
-  kMount,
-  kFds,
-  kChdir,
-  kRlimit,
-  kCapabilities,
-  kNoNewPrivs,
-  kSeccomp,
-  kExecve,
-  kSession,
-  kRunner,
-  kInit,
 };
 
 struct Spawned {
@@ -131,6 +99,8 @@ class Spawner {
   boost::system::result<Spawned> clone_sandbox(uid_t uid, gid_t gid, const Rlimits& limits,
                                                int cgroup_fd, const int* place, int nplace,
                                                int channel_fd) const;
+  boost::system::result<void> release(const Spawned& child, uid_t uid, gid_t gid, int sync_write,
+                                      int channel_fd) const;
   JailConfig config_;
   std::vector<MountOp> plan_;
   base::sys::UniqueFd init_;

@@ -29,16 +29,6 @@ Facility make(std::string name, bool ok, int err = 0, std::string detail = {}) {
   return Facility{std::move(name), ok, err, std::move(detail)};
 }
 
-enum RootStep : int {
-  kRootPrivate,
-  kRootProbeTmpfs,
-  kRootMarker,
-  kRootProc,
-  kRootProcSelf,
-  kRootTmpTmpfs,
-  kRootConnect,
-};
-
 // Async-signal-safe: runs in the forked child (root, new namespaces, no user namespace).
 void root_ns_child(int out, int ready_write, int go_read, const char* probe_dir, const char* marker,
                    bool pid_ns, bool net_ns, const sockaddr_in* listener) noexcept {
@@ -83,10 +73,8 @@ void root_ns_child(int out, int ready_write, int go_read, const char* probe_dir,
              : errno);
 }
 
-}  // namespace
-
-RootNamespaces root_namespaces(const std::string& probe_base) {
-  RootNamespaces out;
+// Each CLONE_NEW* flag alone, with a plain clone.
+void probe_clone_flags(RootNamespaces& out) {
   static constexpr struct {
     unsigned long flag;
     const char* name;
@@ -107,96 +95,90 @@ RootNamespaces root_namespaces(const std::string& probe_base) {
     out.clone_flags |= f.flag;
     out.items.push_back(make(f.name, true));
   }
-  if (!(out.clone_flags & CLONE_NEWNS)) return out;
+}
 
-  // A directory of our own to mount over, and a listener for the network check.
-  std::string dir = probe_base + "/pysandbox-mount-probe-XXXXXX";
-  if (::mkdtemp(dir.data()) == nullptr) {
-    out.items.push_back(make("root_mounts", false, errno, "mkdtemp: " + errno_text(errno)));
-    return out;
-  }
-  const std::string marker = dir + "/marker";
-  const bool pid_ns = (out.clone_flags & CLONE_NEWPID) != 0;
-  const bool net_ns = (out.clone_flags & CLONE_NEWNET) != 0;
-  base::sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+// A listener on our loopback, for the child to try to reach from its network namespace.
+struct Loopback {
+  base::sys::UniqueFd fd;
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool listening =
-      listener && ::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::listen(listener.get(), 1) == 0 &&
-      ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  bool listening = false;
+};
 
+Loopback listen_on_loopback() {
+  Loopback l;
+  l.fd = base::sys::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  l.addr.sin_family = AF_INET;
+  l.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof l.addr;
+  l.listening = l.fd &&
+                ::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&l.addr), sizeof l.addr) == 0 &&
+                ::listen(l.fd.get(), 1) == 0 &&
+                ::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&l.addr), &len) == 0;
+  return l;
+}
+
+// One throwaway child in the namespaces that worked: its mount steps, and whether its tmpfs
+// showed up in our view (checked between its "ready" and our "go").
+struct MountTrialRun {
+  ChildRun run;
+  MountTrial trial;
+};
+
+MountTrialRun run_mount_trial(const std::string& dir, bool pid_ns, bool net_ns,
+                              const Loopback& loopback) {
+  MountTrialRun out;
   auto ready = base::sys::make_pipe();
   auto go = base::sys::make_pipe();
   if (!ready || !go) {
-    ::rmdir(dir.c_str());
+    out.run.fork_err = EMFILE;
+    out.run.fork_call = "pipe";
     return out;
   }
+  const std::string marker = dir + "/marker";
   ChildOptions options;
   options.clone_flags = CLONE_NEWNS | (pid_ns ? CLONE_NEWPID : 0) | (net_ns ? CLONE_NEWNET : 0);
-  bool child_ready = false;
-  bool propagated = false;
   const int ready_read = ready->read.get(), ready_write = ready->write.get();
   const int go_read = go->read.get(), go_write = go->write.get();
-  const ChildRun run = run_in_child(
+  const bool net_probe = net_ns && loopback.listening;
+  MountTrial& trial = out.trial;
+  out.run = run_in_child(
       [&](int records) {
         ::close(ready_read);
         ::close(go_write);
-        root_ns_child(records, ready_write, go_read, dir.c_str(), marker.c_str(), pid_ns,
-                      net_ns && listening, &addr);
+        root_ns_child(records, ready_write, go_read, dir.c_str(), marker.c_str(), pid_ns, net_probe,
+                      &loopback.addr);
       },
       options,
       [&](pid_t) {
         ready->write.reset();
         go->read.reset();
         char c = 0;
-        child_ready = ::read(ready->read.get(), &c, 1) == 1;
+        trial.child_ready = ::read(ready->read.get(), &c, 1) == 1;
         // The child's tmpfs (and marker) must not be visible from here.
         struct stat st {};
-        propagated = child_ready && ::lstat(marker.c_str(), &st) == 0;
-        if (propagated) ::umount2(dir.c_str(), MNT_DETACH);  // undo it on our side
-        const char verdict = child_ready && !propagated ? 'y' : 'n';
+        trial.propagated = trial.child_ready && ::lstat(marker.c_str(), &st) == 0;
+        if (trial.propagated) ::umount2(dir.c_str(), MNT_DETACH);  // undo it on our side
+        const char verdict = trial.child_ready && !trial.propagated ? 'y' : 'n';
         ssize_t ignored = ::write(go->write.get(), &verdict, 1);
         (void)ignored;
         go->write.reset();
         return false;
       });
-  if (run.fork_err != 0) {
-    ::rmdir(dir.c_str());
-    if (run.fork_call != "pipe") {
-      out.items.push_back(make("root_mounts", false, run.fork_err,
-                               run.fork_call + ": " + errno_text(run.fork_err)));
+  trial.step_err.fill(-1);
+  for (const Record& r : out.run.records) {
+    if (r.step >= 0 && r.step < static_cast<int>(trial.step_err.size())) {
+      trial.step_err[static_cast<std::size_t>(r.step)] = r.err;
     }
-    return out;
   }
-  std::array<int, kRootConnect + 1> result;
-  result.fill(-1);
-  for (const Record& r : run.records) {
-    if (r.step >= 0 && r.step <= kRootConnect) result[static_cast<std::size_t>(r.step)] = r.err;
-  }
-  ::umount2(dir.c_str(), MNT_DETACH);  // in case the child's mount landed here after all
-  ::rmdir(dir.c_str());
+  return out;
+}
 
-  const int private_err = result[kRootPrivate];
-  std::string why;
-  if (result[kRootProbeTmpfs] != 0) {
-    why = "mount tmpfs: " + (result[kRootProbeTmpfs] > 0 ? errno_text(result[kRootProbeTmpfs])
-                                                         : std::string("not reached"));
-  } else if (propagated) {
-    why = "a mount in a new mount namespace showed up in ours (make-rprivate: " +
-          (private_err == 0 ? std::string("ok") : errno_text(private_err)) + ")";
-  } else if (!child_ready) {
-    why = "the probe child died";
-  } else if (private_err != 0 && private_err != EINVAL) {
-    why = "make-rprivate: " + errno_text(private_err);
-  } else if (result[kRootTmpTmpfs] != 0) {
-    why = "mount tmpfs on /tmp: " + (result[kRootTmpTmpfs] > 0 ? errno_text(result[kRootTmpTmpfs])
-                                                               : std::string("not reached"));
-  }
+std::string step_text(int err) { return err > 0 ? errno_text(err) : std::string("not reached"); }
+
+void report_trial(const MountTrial& trial, bool pid_ns, bool net_probe, RootNamespaces& out) {
+  const std::string why = mount_failure(trial);
   out.mounts = why.empty();
-  out.tolerate_private_failure = out.mounts && private_err == EINVAL;
+  out.tolerate_private_failure = out.mounts && trial.step_err[kRootPrivate] == EINVAL;
   out.items.push_back(out.mounts ? make("root_mounts", true, 0,
                                         out.tolerate_private_failure
                                             ? "make-rprivate: Invalid argument, but mounts "
@@ -204,13 +186,13 @@ RootNamespaces root_namespaces(const std::string& probe_base) {
                                             : "")
                                  : make("root_mounts", false, 0, why));
   if (pid_ns && out.mounts) {
-    out.proc = result[kRootProc] == 0 && result[kRootProcSelf] == 0;
+    out.proc = trial.step_err[kRootProc] == 0 && trial.step_err[kRootProcSelf] == 0;
     out.items.push_back(out.proc ? make("root_proc", true)
-                                 : make("root_proc", false, std::max(result[kRootProc], 0),
+                                 : make("root_proc", false, std::max(trial.step_err[kRootProc], 0),
                                         "mount proc / readlink /proc/self"));
   }
-  if (net_ns && listening) {
-    const int rc = result[kRootConnect];
+  if (net_probe) {
+    const int rc = trial.step_err[kRootConnect];
     out.net_isolated = rc > 0;
     out.items.push_back(
         out.net_isolated
@@ -218,6 +200,49 @@ RootNamespaces root_namespaces(const std::string& probe_base) {
             : make("root_net_isolated", false, 0,
                    rc == 0 ? "a new network namespace still reaches our loopback" : "not reached"));
   }
+}
+
+}  // namespace
+
+std::string mount_failure(const MountTrial& trial) {
+  const auto& e = trial.step_err;
+  const int private_err = e[kRootPrivate];
+  if (e[kRootProbeTmpfs] != 0) return "mount tmpfs: " + step_text(e[kRootProbeTmpfs]);
+  if (trial.propagated) {
+    return "a mount in a new mount namespace showed up in ours (make-rprivate: " +
+           (private_err == 0 ? std::string("ok") : errno_text(private_err)) + ")";
+  }
+  if (!trial.child_ready) return "the probe child died";
+  if (private_err != 0 && private_err != EINVAL) return "make-rprivate: " + errno_text(private_err);
+  if (e[kRootTmpTmpfs] != 0) return "mount tmpfs on /tmp: " + step_text(e[kRootTmpTmpfs]);
+  return {};
+}
+
+RootNamespaces root_namespaces(const std::string& probe_base) {
+  RootNamespaces out;
+  probe_clone_flags(out);
+  if (!(out.clone_flags & CLONE_NEWNS)) return out;
+
+  // A directory of our own to mount over.
+  std::string dir = probe_base + "/pysandbox-mount-probe-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) {
+    out.items.push_back(make("root_mounts", false, errno, "mkdtemp: " + errno_text(errno)));
+    return out;
+  }
+  const bool pid_ns = (out.clone_flags & CLONE_NEWPID) != 0;
+  const bool net_ns = (out.clone_flags & CLONE_NEWNET) != 0;
+  const Loopback loopback = listen_on_loopback();
+  const MountTrialRun trial = run_mount_trial(dir, pid_ns, net_ns, loopback);
+  ::umount2(dir.c_str(), MNT_DETACH);  // in case the child's mount landed here after all
+  ::rmdir(dir.c_str());
+  if (trial.run.fork_err != 0) {
+    if (trial.run.fork_call != "pipe") {
+      out.items.push_back(make("root_mounts", false, trial.run.fork_err,
+                               trial.run.fork_call + ": " + errno_text(trial.run.fork_err)));
+    }
+    return out;
+  }
+  report_trial(trial.trial, pid_ns, net_ns && loopback.listening, out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // What a root server can use in rlimit mode without a user namespace (RlimitNamespaces).
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,28 @@ struct RootNamespaces {
 // propagate to the host, the probe undoes it and reports mounts=false), then -- only if they do
 // not propagate -- /proc and a tmpfs over /tmp, and a connect() to a listener on our loopback.
 RootNamespaces root_namespaces(const std::string& probe_base = "/tmp");
+
+// The mount trial's steps, in the child's order; each reports its errno (0: done).
+enum RootStep : int {
+  kRootPrivate,
+  kRootProbeTmpfs,
+  kRootMarker,
+  kRootProc,
+  kRootProcSelf,
+  kRootTmpTmpfs,
+  kRootConnect,
+  kRootStepCount,
+};
+
+struct MountTrial {
+  std::array<int, kRootStepCount> step_err{};  // errno per step; -1: the child never got there
+  bool child_ready = false;                    // the child reached the handshake
+  bool propagated = false;                     // its tmpfs showed up in our mount namespace
+};
+
+// Why private mounts cannot be used after `trial`, or "" when they can. The first cause wins:
+// the probe mount itself, then propagation to the host, then a dead child, then make-rprivate
+// (EINVAL is tolerated when nothing propagated), then the tmpfs over /tmp. Pure.
+std::string mount_failure(const MountTrial& trial);
 
 }  // namespace pysandbox::probe

@@ -80,6 +80,46 @@ bool to_strings(PyObject* list, std::vector<std::string>& out) {
   return true;
 }
 
+std::optional<std::string> compile_policy(const char* policy_path, Zygote& z) {
+  try {
+    z.bpf = std::make_unique<seccomp_policies::BpfProgram>(
+        seccomp_policies::Policy::load_file(policy_path).compile());
+  } catch (const std::exception& e) {
+    return std::string("seccomp policy: ") + e.what();
+  }
+  return std::nullopt;
+}
+
+// The sandbox's read-only root, built once in a mount namespace of our own, and moved into:
+// each sandbox's new mount namespace is a copy of this finished tree and only adds its /tmp
+// and /proc (instead of some sixty mount steps and a copy of the host's tree per sandbox).
+// The host's /proc stays reachable through one dirfd, for the sandboxes' uid/gid maps; they
+// close it with every other fd before anything of theirs runs. This needs CAP_SYS_ADMIN here
+// (a host's root has it; a least-privilege container does not): without it, each sandbox
+// replays the whole plan in its own user namespace and creates its own network namespace,
+// exactly as a cold one does. Sets `layout` to which of the two it is.
+std::optional<std::string> move_into_root(const std::vector<jail::MountOp>& root_plan,
+                                          jail::JailConfig& config, std::string& layout) {
+  base::sys::UniqueFd host_proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!host_proc || ::unshare(CLONE_NEWNS) != 0) {
+    layout = std::string("per sandbox (unshare(CLONE_NEWNS): ") + std::strerror(errno) + ")";
+    config.mounts.prebuilt_root = false;
+    return std::nullopt;
+  }
+  for (const auto& op : root_plan) {
+    if (int err = jail::apply_mount_op(op); err != 0)
+      return op.describe() + ": " + std::strerror(err);
+  }
+  // Each sandbox is born in the network namespace the zygote is in at that moment; the zygote
+  // leaves it for a new one right after the fork, so no two sandboxes ever share one.
+  if (::unshare(CLONE_NEWNET) != 0)
+    return std::string("network namespace: ") + std::strerror(errno);
+  config.host_proc_fd = host_proc.release();
+  config.inherit_network_namespace = true;
+  layout = "prebuilt root, network namespace created ahead";
+  return std::nullopt;
+}
+
 PyObject* prepare(PyObject*, PyObject* args) {
   const char* policy_path = nullptr;
   unsigned long long tmpfs_bytes = 0;
@@ -92,12 +132,7 @@ PyObject* prepare(PyObject*, PyObject* args) {
   }
   if (g_zygote != nullptr) return fail("prepare() runs once");
   auto z = std::make_unique<Zygote>();
-  try {
-    z->bpf = std::make_unique<seccomp_policies::BpfProgram>(
-        seccomp_policies::Policy::load_file(policy_path).compile());
-  } catch (const std::exception& e) {
-    return fail(std::string("seccomp policy: ") + e.what());
-  }
+  if (auto err = compile_policy(policy_path, *z)) return fail(*err);
   jail::JailConfig config;
   config.executable = python;
   config.argv = {python};
@@ -115,32 +150,9 @@ PyObject* prepare(PyObject*, PyObject* args) {
   // Fewer page tables to copy per sandbox (zygote/huge_pages.hpp): after the imports, before
   // anything is forked.
   const auto collapsed = pysandbox::zygote::collapse_anonymous_memory();
+  std::string layout;
+  if (auto err = move_into_root(*root_plan, config, layout)) return fail(*err);
 
-  // The sandbox's read-only root, built once in a mount namespace of our own, and moved into:
-  // each sandbox's new mount namespace is a copy of this finished tree and only adds its /tmp
-  // and /proc (instead of some sixty mount steps and a copy of the host's tree per sandbox).
-  // The host's /proc stays reachable through one dirfd, for the sandboxes' uid/gid maps; they
-  // close it with every other fd before anything of theirs runs. This needs CAP_SYS_ADMIN here
-  // (a host's root has it; a least-privilege container does not): without it, each sandbox
-  // replays the whole plan in its own user namespace and creates its own network namespace,
-  // exactly as a cold one does.
-  std::string layout = "prebuilt root, network namespace created ahead";
-  base::sys::UniqueFd host_proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (host_proc && ::unshare(CLONE_NEWNS) == 0) {
-    for (const auto& op : *root_plan) {
-      if (int err = jail::apply_mount_op(op); err != 0)
-        return fail(op.describe() + ": " + std::strerror(err));
-    }
-    // Each sandbox is born in the network namespace the zygote is in at that moment; the zygote
-    // leaves it for a new one right after the fork, so no two sandboxes ever share one.
-    if (::unshare(CLONE_NEWNET) != 0)
-      return fail(std::string("network namespace: ") + std::strerror(errno));
-    config.host_proc_fd = host_proc.release();
-    config.inherit_network_namespace = true;
-  } else {
-    layout = std::string("per sandbox (unshare(CLONE_NEWNS): ") + std::strerror(errno) + ")";
-    config.mounts.prebuilt_root = false;
-  }
   z->host_proc_fd = config.host_proc_fd;
   z->inherit_network_namespace = config.inherit_network_namespace;
   auto spawner = jail::Spawner::create(config);
@@ -271,51 +283,58 @@ PyObject* serve(PyObject*, PyObject* args) {
 [[noreturn]] void runner_fails(const char* what, int err) {
   // stderr is the run's by now, or /dev/null: either way the server sees the exit status.
   std::fprintf(stderr, "pysandbox: %s: %s\n", what, std::strerror(err));
-  ::_exit(125);
+  ::_exit(jail::kSetupFailedExit);
 }
 
-PyObject* await_run(PyObject*, PyObject*) {
+// Tells init, and through it the server, that this runner is up; then only init may report.
+void report_running() {
   jail::ChannelRecord running;
   running.kind = static_cast<std::int32_t>(jail::RecordKind::kRunning);
   jail::write_record(kChannelFd, running);
-  ::close(kChannelFd);  // init keeps its own: only it may report what follows
+  ::close(kChannelFd);
+}
 
-  pysandbox::zygote::RunMessage msg;
+// The run's message and its fds, over the handover socket; exits if the server let the runner
+// go unused, or sent something else.
+base::sys::Received receive_run(pysandbox::zygote::RunMessage& msg) {
   auto got = base::sys::recv_with_fds(kHandoverFd, std::as_writable_bytes(std::span(&msg, 1)));
   if (!got || got->bytes == 0) ::_exit(0);  // never used: the server let it go
   if (got->truncated || got->bytes != sizeof msg || msg.magic != pysandbox::zygote::kMagic ||
       got->fd_count != pysandbox::zygote::kRunFds) {
     ::_exit(126);
   }
-  // Park the run's fds high so placing them at 0..4 cannot clobber one another; placing one on
-  // fd 3 closes the handover socket.
+  return std::move(*got);
+}
+
+// Park the run's fds high so placing them at 0..4 cannot clobber one another; placing one on
+// fd 3 closes the handover socket.
+void place_run_fds(base::sys::Received& got) {
   int parked[pysandbox::zygote::kRunFds];
   for (int i = 0; i < 5; ++i) {
-    parked[i] = ::fcntl(got->fds[i].get(), F_DUPFD_CLOEXEC, kParkFdBase);
+    parked[i] = ::fcntl(got.fds[i].get(), F_DUPFD_CLOEXEC, kParkFdBase);
     if (parked[i] < 0) runner_fails("fds", errno);
-    got->fds[i].reset();
+    got.fds[i].reset();
   }
   for (int i = 0; i < 5; ++i) {
     if (::dup2(parked[i], i) != i) runner_fails("fds", errno);  // clears CLOEXEC
     ::close(parked[i]);
   }
-  const struct {
-    int resource;
-    rlim_t soft;
-    rlim_t hard;
-  } limits[] = {
-      {RLIMIT_AS, msg.address_space, msg.address_space},
-      // SIGXCPU at the soft limit, SIGKILL at the hard one: a backstop behind the deadline.
-      {RLIMIT_CPU, msg.cpu_seconds, msg.cpu_seconds + 1},
-      {RLIMIT_NPROC, msg.processes, msg.processes},
-      {RLIMIT_NOFILE, msg.open_files, msg.open_files},
-      {RLIMIT_FSIZE, msg.file_size, msg.file_size},
-  };
-  for (const auto& l : limits) {
-    const rlimit rl{l.soft, l.hard};
-    if (::setrlimit(static_cast<__rlimit_resource>(l.resource), &rl) != 0)
-      runner_fails("setrlimit", errno);
-  }
+}
+
+// The run's own limits, lowered from the most any run may have (a sandbox's other limits were
+// set by the jail's steps already).
+void set_run_limits(const pysandbox::zygote::RunMessage& msg) {
+  int resource = 0;
+  if (int err = jail::apply_rlimits(msg.limits(), nullptr, 0, resource); err != 0)
+    runner_fails("setrlimit", err);
+}
+
+PyObject* await_run(PyObject*, PyObject*) {
+  report_running();
+  pysandbox::zygote::RunMessage msg;
+  auto got = receive_run(msg);
+  place_run_fds(got);
+  set_run_limits(msg);
   Py_RETURN_NONE;
 }
 

@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "jail/child_steps.hpp"  // Rlimits
+
 namespace pysandbox::zygote {
 
 inline constexpr std::uint32_t kMagic = 0x7a737971;  // "qysz": version 2
@@ -54,6 +56,14 @@ struct RunMessage {
   std::uint64_t processes = 0;
   std::uint64_t open_files = 0;
   std::uint64_t file_size = 0;
+
+  // The run's limits, both ways: the server sends them, the runner sets them.
+  static RunMessage carrying(const jail::Rlimits& l) {
+    return {kMagic, 0, l.address_space, l.cpu_seconds, l.processes, l.open_files, l.file_size};
+  }
+  jail::Rlimits limits() const {
+    return {address_space, cpu_seconds, processes, open_files, file_size};
+  }
 };
 
 }  // namespace pysandbox::zygote

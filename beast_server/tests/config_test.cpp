@@ -2,10 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+#include <cctype>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "beast_server/execute_request.hpp"
 
 namespace pysandbox::beast_server {
 namespace {
@@ -250,6 +256,140 @@ TEST(Config, MalformedCommandLines) {
   expect_rejected({"--no-such-flag=1"}, none, "unknown flag --no-such-flag");
   expect_rejected({"serve"}, none, "unexpected argument 'serve'");
   expect_rejected({"--port"}, none, "--port needs a value");
+}
+
+TEST(Config, HelpMarkdownIsAHelpMode) {
+  EXPECT_FALSE(parse({"--help"}).markdown_help_requested);
+  const Config config = parse({"--help-markdown"});
+  EXPECT_TRUE(config.help_requested);
+  EXPECT_TRUE(config.markdown_help_requested);
+}
+
+// One row of settings_markdown(): its flag (without "--"), variable and default cell.
+struct Row {
+  std::string flag;
+  std::string env;
+  std::string value;
+};
+
+std::vector<Row> markdown_rows(const std::string& table) {
+  std::vector<Row> rows;
+  std::istringstream in(table);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("| `--")) continue;
+    std::vector<std::string> cells;
+    std::size_t start = 1;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+      if (line[i] == '|' && line[i - 1] != '\\') {
+        std::string cell = line.substr(start, i - start);
+        cell = cell.substr(1, cell.size() - 2);  // the padding spaces
+        cells.push_back(cell);
+        start = i + 1;
+      }
+    }
+    EXPECT_EQ(cells.size(), 5u) << line;
+    if (cells.size() != 5) continue;
+    const auto unquote = [](const std::string& cell) {
+      return cell.size() >= 2 && cell.front() == '`' && cell.back() == '`'
+                 ? cell.substr(1, cell.size() - 2)
+                 : cell;
+    };
+    rows.push_back({unquote(cells[0]).substr(2), unquote(cells[1]), cells[2]});
+  }
+  return rows;
+}
+
+TEST(Config, EverySettingIsAFlagWithItsVariableAndParsesItsOwnDefault) {
+  const auto rows = markdown_rows(settings_markdown());
+  ASSERT_GE(rows.size(), 30u);
+  const std::string help = usage();
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.flag);
+    std::string env = "PYSANDBOX_";
+    for (const char ch : row.flag) {
+      env += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+    EXPECT_EQ(row.env, env);
+    const bool listed = help.find("  --" + row.flag + "=") != std::string::npos ||
+                        help.find("  --" + row.flag + "[=") != std::string::npos;
+    EXPECT_TRUE(listed) << "--help lacks --" << row.flag;
+    EXPECT_NE(help.find("env: " + row.env + "\n"), std::string::npos);
+    EXPECT_TRUE(unknown_variables(std::vector<const char*>{row.env.c_str()}).empty());
+    // The default the table states is one the flag accepts, and (for the limits) the one a bare
+    // start gets.
+    if (row.value.size() >= 2 && row.value.front() == '`') {
+      const std::string value = row.value.substr(1, row.value.size() - 2);
+      const std::string flag = "--" + row.flag + "=" + value;
+      Config given;
+      EXPECT_NO_THROW(given = parse({flag.c_str()}));
+      EXPECT_EQ(boost::json::serialize(limits_json(given)),
+                boost::json::serialize(limits_json(parse({}))));
+    }
+  }
+}
+
+// README.md's Configuration table is settings_markdown(), pasted: an edited default, flag or help
+// text fails here until `pysandboxd --help-markdown` is pasted again between the markers.
+TEST(Config, ReadmeTableIsTheSettingsTable) {
+  std::ifstream in(PYSANDBOX_SOURCE_DIR "/README.md");
+  ASSERT_TRUE(in) << "README.md not found";
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string readme = buffer.str();
+  const std::string begin = "<!-- settings-table: begin (pysandboxd --help-markdown) -->\n";
+  const std::string end = "<!-- settings-table: end -->";
+  const auto from = readme.find(begin);
+  const auto to = readme.find(end);
+  ASSERT_NE(from, std::string::npos) << begin;
+  ASSERT_NE(to, std::string::npos) << end;
+  ASSERT_LT(from, to);
+  EXPECT_EQ(readme.substr(from + begin.size(), to - from - begin.size()), settings_markdown());
+}
+
+// Describe, not this machine's value: max-concurrency and drain-timeout-ms follow the machine
+// and max-timeout-ms.
+TEST(Config, MachineDependentDefaultsAreDescribed) {
+  std::map<std::string, std::string> value;
+  for (const auto& row : markdown_rows(settings_markdown())) value[row.flag] = row.value;
+  EXPECT_EQ(value["max-concurrency"], "number of CPUs");
+  EXPECT_EQ(value["drain-timeout-ms"], "max-timeout-ms + " + std::to_string(kDrainMarginMs));
+  EXPECT_EQ(value["max-timeout-ms"], "`" + std::to_string(executor::kDefaultMaxTimeoutMs) + "`");
+  EXPECT_EQ(value["isolation"], "(empty)");
+}
+
+// The startup log line's "limits" object, byte for byte.
+TEST(Config, LimitsJsonKeepsItsWireFormat) {
+  Config config;
+  config.max_concurrency = 3;
+  EXPECT_EQ(boost::json::serialize(limits_json(config)),
+            R"({"max_body_bytes":1048576,"max_script_bytes":262144,"default_timeout_ms":5000,)"
+            R"("max_timeout_ms":30000,"default_memory_mb":256,"max_memory_mb":2048,)"
+            R"("max_concurrency":3,"queue_size":64,"queue_timeout_ms":10000,)"
+            R"("read_timeout_ms":10000,"idle_timeout_ms":30000,"write_timeout_ms":10000,)"
+            R"("drain_timeout_ms":35000,"max_connections":1024,"response_memory_bytes":67108864,)"
+            R"("max_output_bytes":1048576,"truncate_output":false})");
+  config.executor.truncate_output = true;
+  config.max_body_bytes = 7;
+  const auto limits = limits_json(config);
+  EXPECT_TRUE(limits.at("truncate_output").as_bool());
+  EXPECT_EQ(limits.at("max_body_bytes").to_number<std::uint64_t>(), 7u);
+}
+
+// RequestLimits and ExecuteRequest take their defaults from where Config does.
+TEST(Config, RequestDefaultsAreConfigDefaults) {
+  const Config config = parse({});
+  const RequestLimits from_config = request_limits(config);
+  const RequestLimits standalone;
+  EXPECT_EQ(standalone.max_script_bytes, from_config.max_script_bytes);
+  EXPECT_EQ(standalone.default_timeout_ms, from_config.default_timeout_ms);
+  EXPECT_EQ(standalone.max_timeout_ms, from_config.max_timeout_ms);
+  EXPECT_EQ(standalone.default_memory_mb, from_config.default_memory_mb);
+  EXPECT_EQ(standalone.max_memory_mb, from_config.max_memory_mb);
+  const executor::ExecuteRequest request;
+  EXPECT_EQ(request.timeout, std::chrono::milliseconds(config.default_timeout_ms));
+  EXPECT_EQ(request.memory_bytes, std::uint64_t{config.default_memory_mb} << 20);
+  EXPECT_EQ(Config{}.drain_timeout_ms, config.drain_timeout_ms);
 }
 
 }  // namespace
