@@ -2,8 +2,8 @@
 #
 # Run by bench/floor_compare.py as an unprivileged user (it refuses to run as root), with the
 # interpreter, flags and environment of a sandbox: `/usr/bin/python3 -I -B -u bench/floor.py
-# --preload numpy,pandas`. Like a zygote (zygote/zygote.py) it loads the runner
-# (jail/runner/runner.py) and the preloads, warms them up with the zygote's own warmers, freezes
+# --preload numpy,pandas`. Like a zygote (python/zygote.py) it loads the runner
+# (python/runner.py) and the preloads, warms them up with the zygote's own warmers, freezes
 # the garbage collector's view of the heap; then it serves requests, one JSON line each on stdin,
 # answered by one JSON line on stdout:
 #
@@ -34,8 +34,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNNER = os.path.join(ROOT, "jail", "runner", "runner.py")
-ZYGOTE = os.path.join(ROOT, "zygote", "zygote.py")
+RUNNER = os.path.join(ROOT, "python", "runner.py")
+ZYGOTE = os.path.join(ROOT, "python", "zygote.py")
 FIRST_FREE = 10  # run fds are staged above 0-4 before being moved into place
 
 

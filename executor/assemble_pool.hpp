@@ -8,7 +8,7 @@
 #include "executor/settings.hpp"
 #include "executor/uid_pool.hpp"
 #include "executor/zygote_pool.hpp"
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 namespace pysandbox::executor {
 

@@ -14,7 +14,7 @@
 #include "executor/assemble_rlimit.hpp"
 #include "executor/host_probe.hpp"
 #include "executor/mode.hpp"
-#include "executor/sandbox_executor.hpp"
+#include "executor/namespace_executor.hpp"
 #include "executor/startup.hpp"
 #include "jail/rlimit_spawner.hpp"
 
@@ -95,15 +95,15 @@ std::unique_ptr<Executor> make_executor(boost::asio::any_io_executor io, const S
     return assemble_rlimit(std::move(io), std::move(settings), explicit_policy, runner, decision);
   }
 
-  auto spawner = jail::Spawner::create(config);
+  auto spawner = jail::NamespaceSpawner::create(config);
   if (!spawner)
     throw std::runtime_error("invalid sandbox configuration: " + spawner.error().message());
 
   boost::json::object caps = describe(decision);
   auto pool_io = io;
-  auto executor = std::make_unique<SandboxExecutor>(std::move(io), settings, std::move(bpf),
-                                                    std::move(*spawner), std::move(host.delegation),
-                                                    std::move(caps));
+  auto executor = std::make_unique<NamespaceExecutor>(std::move(io), settings, std::move(bpf),
+                                                      std::move(*spawner),
+                                                      std::move(host.delegation), std::move(caps));
   std::string why_no_pool;
   if (auto pool = assemble_pool(pool_io, settings, config, executor->uids(), why_no_pool)) {
     executor->set_pool(std::move(pool));

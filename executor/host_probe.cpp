@@ -39,13 +39,13 @@ ProbedHost probe_host(const Settings& settings, const seccomp_policies::BpfProgr
   params.limits.address_space = 512ull << 20;
   params.fds = jail::RunFds::all(devnull.get());
 
-  std::optional<jail::Spawner> probe_spawner;
+  std::optional<jail::NamespaceSpawner> probe_spawner;
   NamespaceVerdict namespaces;
   if (wants_namespaces(settings)) {
     if (namespace_trial_possible(facts)) {
       jail::JailConfig probe_config = config;
       probe_config.argv = {settings.python_path, "-I", "-B", "-c", "pass"};
-      auto created = jail::Spawner::create(probe_config);
+      auto created = jail::NamespaceSpawner::create(probe_config);
       if (!created)
         throw std::runtime_error("invalid sandbox configuration: " + created.error().message());
       probe_spawner.emplace(std::move(*created));

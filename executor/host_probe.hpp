@@ -7,7 +7,7 @@
 
 #include "cgroups/delegation.hpp"
 #include "executor/settings.hpp"
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 #include "probe/host_facts.hpp"
 #include "seccomp_policies/bpf_program.hpp"
 

@@ -11,7 +11,7 @@
 #include "executor/settings.hpp"
 #include "executor/supervise.hpp"
 #include "executor/types.hpp"
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 namespace pysandbox::executor {
 

@@ -9,7 +9,7 @@
 #include "base/sys/syscalls.hpp"
 #include "executor/settings.hpp"
 #include "executor/types.hpp"
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 namespace pysandbox::executor {
 

@@ -1,4 +1,4 @@
-// Decodes the runner's result channel (see jail/runner/runner.py) into a RunOutcome. The channel
+// Decodes the runner's result channel (see python/runner.py) into a RunOutcome. The channel
 // is writable by the script, so nothing in it is trusted: it must be one protocol message whose
 // values JSON can carry (finite numbers; the parser already refuses invalid UTF-8 and lone
 // surrogates), or the run's answer says it was not.

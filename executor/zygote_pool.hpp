@@ -1,5 +1,5 @@
 // The warm path: pre-initialised interpreters (zygotes: Debian's /usr/bin/python3 running
-// zygote/zygote.py with its native module) that each keep one sandbox made ahead of its run. A
+// python/zygote.py with its native module) that each keep one sandbox made ahead of its run. A
 // request takes such a sandbox, already in its namespaces, uid, root, rlimits and seccomp, with
 // its interpreter forked and its after-fork work done, and hands it the run's fds and limits over
 // a socket: only the script itself runs on the request's clock. The zygote then makes the next.
@@ -34,7 +34,7 @@
 #include "executor/pool_stats.hpp"
 #include "executor/uid_pool.hpp"
 #include "jail/child.hpp"
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 namespace pysandbox::executor {
 

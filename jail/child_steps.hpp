@@ -1,6 +1,6 @@
-// The setup steps both spawners (jail::Spawner, jail::RlimitSpawner) run in a new sandbox's
-// first process between the fork and execve, each under one name, and how the server reads a
-// step's failure back.
+// The setup steps both spawners (jail::NamespaceSpawner, jail::RlimitSpawner) run in a new
+// sandbox's first process between the fork and execve, each under one name, and how the server
+// reads a step's failure back.
 //
 // Everything declared noexcept here runs in a child forked from a possibly multi-threaded
 // server: raw syscalls and async-signal-safe libc only, no allocation, no locks (glibc's own

@@ -12,7 +12,7 @@
 
 namespace pysandbox::probe {
 
-TrialRun jail_trial(const jail::Spawner& spawner, jail::RunParams params) {
+TrialRun jail_trial(const jail::NamespaceSpawner& spawner, jail::RunParams params) {
   auto spawned = spawner.spawn(params);
   if (!spawned) return {false, "clone3: " + spawned.error().message()};
   const jail::ChannelReport report = jail::read_channel_blocking(spawned->channel.get());

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 namespace pysandbox::probe {
 
@@ -15,6 +15,6 @@ struct TrialRun {
 
 // Spawns `spawner`'s jail with `params` (its fds must be valid; /dev/null is fine), waits for it
 // (blocking: startup only), and succeeds when it ran to exit status 0.
-TrialRun jail_trial(const jail::Spawner& spawner, jail::RunParams params);
+TrialRun jail_trial(const jail::NamespaceSpawner& spawner, jail::RunParams params);
 
 }  // namespace pysandbox::probe

@@ -2,7 +2,7 @@
 // /usr/bin/python3 (zygote.py is its bootstrap). Being the very interpreter a cold sandbox
 // execs -- same binary, flags, locale and paths -- is what makes a warm start indistinguishable
 // from a cold one for the script; only the sandbox's steps are native, and they are the jail's
-// own (jail::Spawner), not a second implementation.
+// own (jail::NamespaceSpawner), not a second implementation.
 //
 //   prepare(policy, tmpfs_bytes, ro_paths, python, init) -> dict
 //       once, after the imports: compiles the seccomp policy, collapses the heap into huge pages,
@@ -37,8 +37,8 @@
 
 #include "base/json_line.hpp"
 #include "base/sys/fd_passing.hpp"
+#include "jail/namespace_spawner.hpp"
 #include "jail/sandbox_init.hpp"
-#include "jail/spawner.hpp"
 #include "seccomp_policies/policy.hpp"
 #include "zygote/huge_pages.hpp"
 #include "zygote/protocol.hpp"
@@ -48,7 +48,7 @@ namespace {
 using namespace pysandbox;
 
 // In a warm sandbox's runner, where its run arrives, and its channel until then
-// (jail::Spawner::fork_ready).
+// (jail::NamespaceSpawner::fork_ready).
 constexpr int kHandoverFd = 3;
 constexpr int kChannelFd = 5;
 // Where received fds are parked before they are placed at 0..4: above them and the few this
@@ -59,7 +59,7 @@ constexpr int kParkFdBase = 16;
 // exits.
 struct Zygote {
   std::unique_ptr<seccomp_policies::BpfProgram> bpf;
-  std::optional<jail::Spawner> spawner;
+  std::optional<jail::NamespaceSpawner> spawner;
   int host_proc_fd = -1;
   bool inherit_network_namespace = false;
 };
@@ -155,7 +155,7 @@ PyObject* prepare(PyObject*, PyObject* args) {
 
   z->host_proc_fd = config.host_proc_fd;
   z->inherit_network_namespace = config.inherit_network_namespace;
-  auto spawner = jail::Spawner::create(config);
+  auto spawner = jail::NamespaceSpawner::create(config);
   if (!spawner) return fail("invalid sandbox configuration: " + spawner.error().message());
   z->spawner.emplace(std::move(*spawner));
   g_zygote = z.release();

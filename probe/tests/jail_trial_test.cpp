@@ -27,10 +27,10 @@ TEST(JailTrial, SucceedsOnThisHostAndFailsOnABrokenConfig) {
   jail::RunParams p;
   p.host_uid = p.host_gid = kUid;
   p.fds = {devnull.get(), devnull.get(), devnull.get(), devnull.get(), devnull.get()};
-  auto good = jail::Spawner::create(shell_config("exit 0"));
+  auto good = jail::NamespaceSpawner::create(shell_config("exit 0"));
   ASSERT_TRUE(good);
   EXPECT_TRUE(jail_trial(*good, p).ok);
-  auto bad = jail::Spawner::create(shell_config("exit 4"));
+  auto bad = jail::NamespaceSpawner::create(shell_config("exit 4"));
   ASSERT_TRUE(bad);
   auto result = jail_trial(*bad, p);
   EXPECT_FALSE(result.ok);

@@ -39,8 +39,8 @@ struct JailConfig {
   // Applied last before execve; null only for capability probes.
   const seccomp_policies::BpfProgram* seccomp = nullptr;
   // pysandbox-init (jail/sandbox_init.hpp), which every sandbox's first process becomes: opened
-  // by Spawner::create from init_path, or duplicated from init_fd when that is >= 0 (a zygote
-  // opens it before it moves into the sandbox's root, where the path is not visible).
+  // by NamespaceSpawner::create from init_path, or duplicated from init_fd when that is >= 0 (a
+  // zygote opens it before it moves into the sandbox's root, where the path is not visible).
   std::string init_path;
   int init_fd = -1;
 };
@@ -54,7 +54,7 @@ struct RunParams {
   RunFds fds;          // become fds 0..4 in the sandbox
 };
 
-// A sandbox made ahead of its run, by a zygote (see Spawner::fork_ready).
+// A sandbox made ahead of its run, by a zygote (see NamespaceSpawner::fork_ready).
 struct ReadyParams {
   uid_t host_uid = 0;
   gid_t host_gid = 0;
@@ -72,9 +72,9 @@ struct Spawned {
   base::sys::UniqueFd channel;
 };
 
-class Spawner {
+class NamespaceSpawner {
  public:
-  static boost::system::result<Spawner> create(JailConfig config);
+  static boost::system::result<NamespaceSpawner> create(JailConfig config);
 
   // Cold start, synchronous but short: clone3 and the uid/gid map writes. In the new sandbox,
   // init (jail/sandbox_init.hpp) runs the steps, then starts the runner, which execs the
@@ -95,7 +95,7 @@ class Spawner {
   const std::vector<MountOp>& plan() const { return plan_; }
 
  private:
-  Spawner() = default;
+  NamespaceSpawner() = default;
   boost::system::result<Spawned> clone_sandbox(uid_t uid, gid_t gid, const Rlimits& limits,
                                                int cgroup_fd, const int* place, int nplace,
                                                int channel_fd) const;

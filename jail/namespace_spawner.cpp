@@ -1,4 +1,4 @@
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -183,12 +183,12 @@ base::sys::Result<void> write_id_maps(int proc_fd, pid_t pid, uid_t uid, gid_t g
 
 }  // namespace
 
-boost::system::result<Spawner> Spawner::create(JailConfig config) {
+boost::system::result<NamespaceSpawner> NamespaceSpawner::create(JailConfig config) {
   if (config.executable.empty() || config.executable[0] != '/' || config.argv.empty())
     return std::make_error_code(std::errc::invalid_argument);
   auto plan = build_mount_plan(config.mounts);
   if (!plan) return plan.error();
-  Spawner s;
+  NamespaceSpawner s;
   s.init_.reset(config.init_fd >= 0 ? ::fcntl(config.init_fd, F_DUPFD_CLOEXEC, 3)
                                     : ::open(config.init_path.c_str(), O_PATH | O_CLOEXEC));
   if (!s.init_) return base::sys::last_errno();
@@ -197,13 +197,13 @@ boost::system::result<Spawner> Spawner::create(JailConfig config) {
   return s;
 }
 
-boost::system::result<Spawned> Spawner::spawn(const RunParams& params) const {
+boost::system::result<Spawned> NamespaceSpawner::spawn(const RunParams& params) const {
   const auto fds = params.fds.in_order();
   return clone_sandbox(params.host_uid, params.host_gid, params.limits, params.cgroup_fd,
                        fds.data(), kRunFdCount, -1);
 }
 
-boost::system::result<Spawned> Spawner::fork_ready(const ReadyParams& params) const {
+boost::system::result<Spawned> NamespaceSpawner::fork_ready(const ReadyParams& params) const {
   if (params.channel_fd < 0 || params.handover_fd < 0 || params.null_fd < 0)
     return std::make_error_code(std::errc::bad_file_descriptor);
   // The cold layout (five fds, then the channel), so that the sandbox's init is the same
@@ -215,9 +215,10 @@ boost::system::result<Spawned> Spawner::fork_ready(const ReadyParams& params) co
                        params.channel_fd);
 }
 
-boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, const Rlimits& limits,
-                                                      int cgroup_fd, const int* place, int nplace,
-                                                      int channel_fd) const {
+boost::system::result<Spawned> NamespaceSpawner::clone_sandbox(uid_t uid, gid_t gid,
+                                                               const Rlimits& limits, int cgroup_fd,
+                                                               const int* place, int nplace,
+                                                               int channel_fd) const {
   const bool ready = channel_fd >= 0;
   // execve's arrays, built before clone: the child must not allocate.
   std::vector<const char*> argv;
@@ -280,8 +281,8 @@ boost::system::result<Spawned> Spawner::clone_sandbox(uid_t uid, gid_t gid, cons
 
 // The child waits for its uid/gid maps; without them it never runs a step. The caller of
 // fork_ready (`channel_fd` >= 0) learns of a failure as of any step's, on its channel.
-boost::system::result<void> Spawner::release(const Spawned& child, uid_t uid, gid_t gid,
-                                             int sync_write, int channel_fd) const {
+boost::system::result<void> NamespaceSpawner::release(const Spawned& child, uid_t uid, gid_t gid,
+                                                      int sync_write, int channel_fd) const {
   auto maps = write_id_maps(config_.host_proc_fd, child.pid, uid, gid);
   const char go = 1;
   if (maps && ::write(sync_write, &go, 1) == 1) return {};
@@ -300,7 +301,7 @@ boost::system::result<void> Spawner::release(const Spawned& child, uid_t uid, gi
   return err;
 }
 
-std::string Spawner::describe(const SetupFailure& failure) const {
+std::string NamespaceSpawner::describe(const SetupFailure& failure) const {
   const auto i = static_cast<std::size_t>(failure.index);
   if (static_cast<Step>(failure.step) == Step::kMount && failure.index >= 0 && i < plan_.size())
     return jail::describe(failure, plan_[i].describe());

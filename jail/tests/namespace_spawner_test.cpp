@@ -1,6 +1,6 @@
 // Spawns the real jail on this host (no seccomp here: each layer is checked on its own) and runs
 // the project's own shell/Python snippets inside it.
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -59,7 +59,7 @@ JailConfig shell_config(std::string script, bool proc = true) {
 // Runs synchronously; stdout and stderr go to temp files so no pipe can fill up.
 RunResult run(const JailConfig& config, RunParams params = {}) {
   RunResult r;
-  auto spawner = Spawner::create(config);
+  auto spawner = NamespaceSpawner::create(config);
   EXPECT_TRUE(spawner) << spawner.error().message();
   if (!spawner) return r;
   base::sys::UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -100,7 +100,7 @@ RunResult run(const JailConfig& config, RunParams params = {}) {
   return r;
 }
 
-TEST(Spawner, RunsACommandAndCapturesItsOutput) {
+TEST(NamespaceSpawner, RunsACommandAndCapturesItsOutput) {
   auto r = run(shell_config("echo hello; echo oops >&2; exit 3"));
   EXPECT_EQ(r.setup_failure, "");
   EXPECT_EQ(r.out, "hello\n");
@@ -108,13 +108,13 @@ TEST(Spawner, RunsACommandAndCapturesItsOutput) {
   EXPECT_EQ(r.code, 3);
 }
 
-TEST(Spawner, IsRootOfItsOwnUserNamespaceMappedToTheUnprivilegedUid) {
+TEST(NamespaceSpawner, IsRootOfItsOwnUserNamespaceMappedToTheUnprivilegedUid) {
   auto r = run(shell_config("id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map"));
   EXPECT_EQ(r.out, "0\n0\n         0    2000900          1\n         0    2000900          1\n")
       << r.err;
 }
 
-TEST(Spawner, RunsUnderItsOwnInitInItsOwnPidNamespaceAndSeesNoHostProcess) {
+TEST(NamespaceSpawner, RunsUnderItsOwnInitInItsOwnPidNamespaceAndSeesNoHostProcess) {
   auto r =
       run(shell_config("echo $$; cat /proc/1/comm; tr '\\0' ' ' < /proc/1/cmdline; echo; "
                        "ls /proc | grep -E '^[0-9]+$' | wc -l"));
@@ -126,12 +126,12 @@ TEST(Spawner, RunsUnderItsOwnInitInItsOwnPidNamespaceAndSeesNoHostProcess) {
   EXPECT_LT(std::stoi(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1)), 7) << r.out;
 }
 
-TEST(Spawner, HasItsOwnHostname) {
+TEST(NamespaceSpawner, HasItsOwnHostname) {
   auto r = run(shell_config("cat /proc/sys/kernel/hostname"));
   EXPECT_EQ(r.out, "sandbox\n");
 }
 
-TEST(Spawner, HostFilesOutsideTheExposedPathsAreInvisible) {
+TEST(NamespaceSpawner, HostFilesOutsideTheExposedPathsAreInvisible) {
   const std::string secret = "/root/pysandbox-jail-test-secret";
   { std::ofstream(secret) << "top secret\n"; }
   auto r = run(shell_config("cat " + secret + "; ls /root /home /var /etc/shadow /etc/passwd"));
@@ -141,7 +141,7 @@ TEST(Spawner, HostFilesOutsideTheExposedPathsAreInvisible) {
   EXPECT_NE(r.code, 0);
 }
 
-TEST(Spawner, RootIsReadOnlyAndOnlyTmpIsWritable) {
+TEST(NamespaceSpawner, RootIsReadOnlyAndOnlyTmpIsWritable) {
   auto r = run(shell_config(
       "for p in /x /usr/x /etc/x /dev/x; do if touch $p 2>/dev/null; then echo wrote $p; fi; "
       "done; echo data > /tmp/f && cat /tmp/f; grep ' / ' /proc/mounts | cut -d' ' -f4 | "
@@ -149,14 +149,14 @@ TEST(Spawner, RootIsReadOnlyAndOnlyTmpIsWritable) {
   EXPECT_EQ(r.out, "data\nro\n") << r.err;
 }
 
-TEST(Spawner, TmpIsPrivatePerRun) {
+TEST(NamespaceSpawner, TmpIsPrivatePerRun) {
   auto first = run(shell_config("echo one > /tmp/shared && ls /tmp"));
   EXPECT_EQ(first.out, "shared\n");
   auto second = run(shell_config("ls -A /tmp | wc -l"));
   EXPECT_EQ(second.out, "0\n");
 }
 
-TEST(Spawner, TmpHasTheConfiguredSizeLimit) {
+TEST(NamespaceSpawner, TmpHasTheConfiguredSizeLimit) {
   auto config = shell_config("head -c 3000000 /dev/zero > /tmp/big; echo rc=$?");
   config.mounts.tmpfs_bytes = 1 << 20;
   auto r = run(config);
@@ -164,12 +164,12 @@ TEST(Spawner, TmpHasTheConfiguredSizeLimit) {
   EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;
 }
 
-TEST(Spawner, DevHasOnlyTheHarmlessDevices) {
+TEST(NamespaceSpawner, DevHasOnlyTheHarmlessDevices) {
   auto r = run(shell_config("ls /dev | tr '\\n' ' '; echo x > /dev/null && echo null-ok"));
   EXPECT_EQ(r.out, "fd null random shm stderr stdin stdout urandom zero null-ok\n") << r.err;
 }
 
-TEST(Spawner, OnlyTheFiveStandardFdsReachTheSandbox) {
+TEST(NamespaceSpawner, OnlyTheFiveStandardFdsReachTheSandbox) {
   // The test process has other fds open (gtest's, the spawner's pipes); none may leak.
   base::sys::UniqueFd leaked(::open("/etc/hostname", O_RDONLY));  // deliberately without O_CLOEXEC
   ASSERT_TRUE(leaked);
@@ -178,7 +178,7 @@ TEST(Spawner, OnlyTheFiveStandardFdsReachTheSandbox) {
   EXPECT_EQ(r.out, "0 1 2 3 4 5 ") << r.err;
 }
 
-TEST(Spawner, HasNoNetworkBeyondADownLoopback) {
+TEST(NamespaceSpawner, HasNoNetworkBeyondADownLoopback) {
   // A listener on the host's loopback must be unreachable from inside.
   base::sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
@@ -207,7 +207,7 @@ TEST(Spawner, HasNoNetworkBeyondADownLoopback) {
   EXPECT_EQ(r.out.rfind("refused", 0), 0u) << r.out << r.err;
 }
 
-TEST(Spawner, RlimitsAreApplied) {
+TEST(NamespaceSpawner, RlimitsAreApplied) {
   RunParams p;
   p.limits.open_files = 77;
   p.limits.processes = 33;
@@ -221,7 +221,7 @@ TEST(Spawner, RlimitsAreApplied) {
       << r.err;
 }
 
-TEST(Spawner, CapabilitiesAreGoneAfterExecve) {
+TEST(NamespaceSpawner, CapabilitiesAreGoneAfterExecve) {
   auto r =
       run(shell_config("grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status; "
                        "grep NoNewPrivs /proc/self/status"));
@@ -231,14 +231,14 @@ TEST(Spawner, CapabilitiesAreGoneAfterExecve) {
       << r.err;
 }
 
-TEST(Spawner, EnvironmentIsOnlyWhatTheConfigGives) {
+TEST(NamespaceSpawner, EnvironmentIsOnlyWhatTheConfigGives) {
   ::setenv("PYSANDBOX_TEST_SECRET", "hunter2", 1);
   auto r = run(shell_config("env | sort"));
   EXPECT_EQ(r.out.find("hunter2"), std::string::npos);
   EXPECT_NE(r.out.find("PATH=/usr/bin:/bin"), std::string::npos) << r.out;
 }
 
-TEST(Spawner, SetupFailureIsReportedWithStepAndErrno) {
+TEST(NamespaceSpawner, SetupFailureIsReportedWithStepAndErrno) {
   auto config = shell_config("true");
   config.executable = "/usr/bin/definitely-not-here";
   auto r = run(config);
@@ -246,7 +246,7 @@ TEST(Spawner, SetupFailureIsReportedWithStepAndErrno) {
   EXPECT_EQ(r.code, 127);
 }
 
-TEST(Spawner, MountFailureNamesTheOperation) {
+TEST(NamespaceSpawner, MountFailureNamesTheOperation) {
   auto config = shell_config("true");
   config.mounts.staging_dir = "/definitely-not-a-dir";
   auto r = run(config);

@@ -1,6 +1,6 @@
 // The executor end to end on this host (namespaces mode): real jail, real seccomp policy, real
 // Debian interpreter, the project's own test scripts.
-#include "executor/sandbox_executor.hpp"
+#include "executor/namespace_executor.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class SandboxExecutorTest : public ::testing::Test {
+class NamespaceExecutorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     settings_ = new Settings();
@@ -58,9 +58,9 @@ class SandboxExecutorTest : public ::testing::Test {
 
   static Settings* settings_;
 };
-Settings* SandboxExecutorTest::settings_ = nullptr;
+Settings* NamespaceExecutorTest::settings_ = nullptr;
 
-TEST_F(SandboxExecutorTest, ReturnsMainsResultAndStdout) {
+TEST_F(NamespaceExecutorTest, ReturnsMainsResultAndStdout) {
   auto o = run("def main():\n    print('len:', 3)\n    return {'sum': 6, 't': (1, 2)}\n");
   ASSERT_EQ(o.status, Status::kOk) << o.message << o.stderr_data << o.internal_detail;
   EXPECT_EQ(boost::json::serialize(o.result), R"({"sum":6,"t":[1,2]})");
@@ -69,12 +69,12 @@ TEST_F(SandboxExecutorTest, ReturnsMainsResultAndStdout) {
   expect_usage_measured(o);
 }
 
-TEST_F(SandboxExecutorTest, LimitsEndTheRunAsInEveryMode) {
+TEST_F(NamespaceExecutorTest, LimitsEndTheRunAsInEveryMode) {
   for (const auto& c : kLimitCases)
     expect_limit_outcome(c, run(c.script, c.timeout, c.memory_bytes));
 }
 
-TEST_F(SandboxExecutorTest, TruncateModeKeepsTheResult) {
+TEST_F(NamespaceExecutorTest, TruncateModeKeepsTheResult) {
   Settings s = *settings_;
   s.truncate_output = true;
   auto o = run("def main():\n    print('y' * 200000)\n    return 1\n", 10s, 256ull << 20, {}, &s);
@@ -83,18 +83,18 @@ TEST_F(SandboxExecutorTest, TruncateModeKeepsTheResult) {
   EXPECT_EQ(o.stdout_data.size(), 64u * 1024);
 }
 
-TEST_F(SandboxExecutorTest, OversizedResultIsOutputLimit) {
+TEST_F(NamespaceExecutorTest, OversizedResultIsOutputLimit) {
   auto o = run("def main():\n    return 'z' * 200000\n");
   EXPECT_EQ(o.status, Status::kOutputLimit);
 }
 
-TEST_F(SandboxExecutorTest, EarlyExitIsReported) {
+TEST_F(NamespaceExecutorTest, EarlyExitIsReported) {
   auto o = run("import os\ndef main():\n    os._exit(7)\n");
   EXPECT_EQ(o.status, Status::kException);
   EXPECT_NE(o.message.find("status 7"), std::string::npos);
 }
 
-TEST_F(SandboxExecutorTest, InvalidUtf8OutputIsSanitised) {
+TEST_F(NamespaceExecutorTest, InvalidUtf8OutputIsSanitised) {
   auto o = run("import sys\ndef main():\n    sys.stdout.buffer.write(b'a\\xffb')\n");
   ASSERT_EQ(o.status, Status::kOk);
   EXPECT_EQ(o.stdout_data,
@@ -102,7 +102,7 @@ TEST_F(SandboxExecutorTest, InvalidUtf8OutputIsSanitised) {
             "b");
 }
 
-TEST_F(SandboxExecutorTest, SetupFailureInTheChildIsInternalWithStepAndErrno) {
+TEST_F(NamespaceExecutorTest, SetupFailureInTheChildIsInternalWithStepAndErrno) {
   // An interpreter that vanished after startup: the child fails at execve, reports it on its
   // setup pipe, and the run ends as `internal` with the step in the (log-only) detail.
   jail::JailConfig config;
@@ -110,11 +110,11 @@ TEST_F(SandboxExecutorTest, SetupFailureInTheChildIsInternalWithStepAndErrno) {
   config.argv = {"python3"};
   config.mounts.ro_paths = jail::default_ro_paths();
   config.init_path = PYSANDBOX_INIT_PATH;
-  auto spawner = jail::Spawner::create(config);
+  auto spawner = jail::NamespaceSpawner::create(config);
   ASSERT_TRUE(spawner);
   boost::asio::io_context io;
-  SandboxExecutor executor(io.get_executor(), *settings_, nullptr, std::move(*spawner),
-                           std::nullopt, {});
+  NamespaceExecutor executor(io.get_executor(), *settings_, nullptr, std::move(*spawner),
+                             std::nullopt, {});
   ExecuteRequest req;
   req.script = "def main():\n    return 1\n";
   req.timeout = 5s;
@@ -127,14 +127,14 @@ TEST_F(SandboxExecutorTest, SetupFailureInTheChildIsInternalWithStepAndErrno) {
   EXPECT_EQ(o.message.find("execve"), std::string::npos) << "details must stay in the log";
 }
 
-TEST_F(SandboxExecutorTest, BrokenInterpreterFailsAtStartupNotPerRequest) {
+TEST_F(NamespaceExecutorTest, BrokenInterpreterFailsAtStartupNotPerRequest) {
   Settings s = *settings_;
   s.python_path = "/definitely/not/python3";
   boost::asio::io_context io;
   EXPECT_THROW(make_executor(io.get_executor(), s), std::runtime_error);
 }
 
-TEST_F(SandboxExecutorTest, FloorAboveTheHostsModeRefusesToStart) {
+TEST_F(NamespaceExecutorTest, FloorAboveTheHostsModeRefusesToStart) {
   Settings s = *settings_;
   s.min_isolation = Isolation::kFull;
   boost::asio::io_context io;

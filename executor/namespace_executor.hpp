@@ -15,18 +15,19 @@
 #include "executor/uid_pool.hpp"
 #include "executor/zygote_pool.hpp"
 #include "jail/child.hpp"
-#include "jail/spawner.hpp"
+#include "jail/namespace_spawner.hpp"
 #include "seccomp_policies/policy.hpp"
 
 namespace pysandbox::executor {
 
-class SandboxExecutor final : public Executor {
+class NamespaceExecutor final : public Executor {
  public:
   // `seccomp` must outlive the executor's spawner; it is owned here. With a delegation, every run
   // gets its own cgroup leaf and the mode is `full`.
-  SandboxExecutor(boost::asio::any_io_executor io, Settings settings,
-                  std::unique_ptr<seccomp_policies::BpfProgram> seccomp, jail::Spawner spawner,
-                  std::optional<cgroups::Delegation> delegation, boost::json::object capabilities);
+  NamespaceExecutor(boost::asio::any_io_executor io, Settings settings,
+                    std::unique_ptr<seccomp_policies::BpfProgram> seccomp,
+                    jail::NamespaceSpawner spawner, std::optional<cgroups::Delegation> delegation,
+                    boost::json::object capabilities);
 
   // Turns the warm path on (started here); without it every run is a cold start.
   void set_pool(std::unique_ptr<ZygotePool> pool);
@@ -65,7 +66,7 @@ class SandboxExecutor final : public Executor {
   boost::asio::any_io_executor io_;
   Settings settings_;
   std::unique_ptr<seccomp_policies::BpfProgram> seccomp_;
-  jail::Spawner spawner_;
+  jail::NamespaceSpawner spawner_;
   std::optional<cgroups::Delegation> delegation_;
   std::uint64_t runs_ = 0;  // names cgroup leaves uniquely
   boost::json::object capabilities_;

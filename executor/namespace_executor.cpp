@@ -1,4 +1,4 @@
-#include "executor/sandbox_executor.hpp"
+#include "executor/namespace_executor.hpp"
 
 #include <signal.h>
 
@@ -19,11 +19,11 @@ using boost::asio::awaitable;
 
 }  // namespace
 
-SandboxExecutor::SandboxExecutor(boost::asio::any_io_executor io, Settings settings,
-                                 std::unique_ptr<seccomp_policies::BpfProgram> seccomp,
-                                 jail::Spawner spawner,
-                                 std::optional<cgroups::Delegation> delegation,
-                                 boost::json::object capabilities)
+NamespaceExecutor::NamespaceExecutor(boost::asio::any_io_executor io, Settings settings,
+                                     std::unique_ptr<seccomp_policies::BpfProgram> seccomp,
+                                     jail::NamespaceSpawner spawner,
+                                     std::optional<cgroups::Delegation> delegation,
+                                     boost::json::object capabilities)
     : io_(std::move(io)),
       settings_(std::move(settings)),
       seccomp_(std::move(seccomp)),
@@ -32,12 +32,12 @@ SandboxExecutor::SandboxExecutor(boost::asio::any_io_executor io, Settings setti
       capabilities_(std::move(capabilities)),
       uids_(settings_.uid_base, sandbox_uid_count(settings_)) {}
 
-void SandboxExecutor::set_pool(std::unique_ptr<ZygotePool> pool) {
+void NamespaceExecutor::set_pool(std::unique_ptr<ZygotePool> pool) {
   pool_ = std::move(pool);
   if (pool_) pool_->start();
 }
 
-boost::json::object SandboxExecutor::pool_state() const {
+boost::json::object NamespaceExecutor::pool_state() const {
   if (pool_) return pool_->describe();
   return {{"enabled", false}, {"reason", pool_off_reason_}};
 }
@@ -88,7 +88,7 @@ class NamespaceSandbox final : public SandboxProcess {
 
 }  // namespace
 
-awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
+awaitable<RunOutcome> NamespaceExecutor::run(ExecuteRequest request) {
   const Isolation mode = isolation();
   if (auto gone = cancelled_before_start(request, mode)) co_return *gone;
   auto io = make_run_io(request);
@@ -119,7 +119,7 @@ awaitable<RunOutcome> SandboxExecutor::run(ExecuteRequest request) {
   co_return outcome;
 }
 
-cgroups::Result<std::optional<cgroups::LeafCgroup>> SandboxExecutor::make_leaf(
+cgroups::Result<std::optional<cgroups::LeafCgroup>> NamespaceExecutor::make_leaf(
     const ExecuteRequest& request, jail::RunParams& params) {
   if (!delegation_) return std::nullopt;
   // The child is born inside its own leaf (CLONE_INTO_CGROUP), so no instruction of it runs
@@ -139,8 +139,8 @@ cgroups::Result<std::optional<cgroups::LeafCgroup>> SandboxExecutor::make_leaf(
   return std::optional<cgroups::LeafCgroup>(std::move(*created));
 }
 
-awaitable<SandboxExecutor::Start> SandboxExecutor::start(const ExecuteRequest& request,
-                                                         jail::RunParams& params) {
+awaitable<NamespaceExecutor::Start> NamespaceExecutor::start(const ExecuteRequest& request,
+                                                             jail::RunParams& params) {
   // Warm when a zygote has a sandbox ready for it; otherwise (no pool, none ready) cold. Both
   // give the same jail: the zygote's sandbox ran the same steps, ahead of time.
   if (pool_) {
