@@ -77,6 +77,23 @@ std::uint64_t Metrics::cut(std::string_view route) const {
   return it == cut_.end() ? 0 : it->second;
 }
 
+namespace {
+
+// One unlabelled sample with its HELP and TYPE lines.
+struct Scalar {
+  const char* name;
+  const char* type;
+  const char* help;
+  std::uint64_t value;
+};
+
+void write_scalar(std::ostream& out, const Scalar& s) {
+  out << "# HELP " << s.name << ' ' << s.help << "\n# TYPE " << s.name << ' ' << s.type << "\n"
+      << s.name << ' ' << s.value << "\n";
+}
+
+}  // namespace
+
 std::string Metrics::render(const Gauges& gauges) const {
   std::ostringstream out;
   out.precision(12);  // sums of seconds grow past the default 6 significant digits
@@ -136,64 +153,29 @@ std::string Metrics::render(const Gauges& gauges) const {
          "# TYPE pysandbox_pool_restarts_total counter\n"
          "pysandbox_pool_restarts_total "
       << gauges.pool.restarts << "\n";
-  out << "# HELP pysandbox_in_flight Sandboxes running now.\n"
-         "# TYPE pysandbox_in_flight gauge\n"
-         "pysandbox_in_flight "
-      << gauges.in_flight << "\n"
-      << "# HELP pysandbox_queued Requests waiting for a sandbox.\n"
-         "# TYPE pysandbox_queued gauge\n"
-         "pysandbox_queued "
-      << gauges.queued << "\n"
-      << "# HELP pysandbox_max_concurrency Sandboxes allowed at once.\n"
-         "# TYPE pysandbox_max_concurrency gauge\n"
-         "pysandbox_max_concurrency "
-      << gauges.max_concurrency << "\n"
-      << "# HELP pysandbox_queue_size Requests allowed to wait.\n"
-         "# TYPE pysandbox_queue_size gauge\n"
-         "pysandbox_queue_size "
-      << gauges.queue_size << "\n"
-      << "# HELP pysandbox_connections Open HTTP connections.\n"
-         "# TYPE pysandbox_connections gauge\n"
-         "pysandbox_connections "
-      << gauges.connections << "\n"
-      << "# HELP pysandbox_connections_refused_total Connections over max_connections.\n"
-         "# TYPE pysandbox_connections_refused_total counter\n"
-         "pysandbox_connections_refused_total "
-      << connections_refused_ << "\n"
-      << "# HELP pysandbox_max_connections Open connections allowed (from the fd budget).\n"
-         "# TYPE pysandbox_max_connections gauge\n"
-         "pysandbox_max_connections "
-      << gauges.max_connections << "\n"
-      << "# HELP pysandbox_fds_open File descriptors the server holds now.\n"
-         "# TYPE pysandbox_fds_open gauge\n"
-         "pysandbox_fds_open "
-      << gauges.fds_open << "\n"
-      << "# HELP pysandbox_fds_limit The server's RLIMIT_NOFILE.\n"
-         "# TYPE pysandbox_fds_limit gauge\n"
-         "pysandbox_fds_limit "
-      << gauges.fds_limit << "\n"
-      << "# HELP pysandbox_response_memory_bytes Bytes of responses not yet taken by clients.\n"
-         "# TYPE pysandbox_response_memory_bytes gauge\n"
-         "pysandbox_response_memory_bytes "
-      << gauges.response_memory_bytes << "\n"
-      << "# HELP pysandbox_response_memory_limit_bytes Bound on those bytes.\n"
-         "# TYPE pysandbox_response_memory_limit_bytes gauge\n"
-         "pysandbox_response_memory_limit_bytes "
-      << gauges.response_memory_limit_bytes << "\n"
-      << "# HELP pysandbox_response_memory_waits_total Finished runs that waited for room in the "
-         "response memory budget.\n"
-         "# TYPE pysandbox_response_memory_waits_total counter\n"
-         "pysandbox_response_memory_waits_total "
-      << response_memory_waits_ << "\n"
-      << "# HELP pysandbox_ready 1 when runs start warm (GET /readyz).\n"
-         "# TYPE pysandbox_ready gauge\n"
-         "pysandbox_ready "
-      << (gauges.ready ? 1 : 0) << "\n"
-      << "# HELP pysandbox_draining 1 while shutting down.\n"
-         "# TYPE pysandbox_draining gauge\n"
-         "pysandbox_draining "
-      << (gauges.draining ? 1 : 0) << "\n"
-      << "# HELP pysandbox_isolation_info Isolation mode of every sandbox.\n"
+  const Scalar scalars[] = {
+      {"pysandbox_in_flight", "gauge", "Sandboxes running now.", gauges.in_flight},
+      {"pysandbox_queued", "gauge", "Requests waiting for a sandbox.", gauges.queued},
+      {"pysandbox_max_concurrency", "gauge", "Sandboxes allowed at once.", gauges.max_concurrency},
+      {"pysandbox_queue_size", "gauge", "Requests allowed to wait.", gauges.queue_size},
+      {"pysandbox_connections", "gauge", "Open HTTP connections.", gauges.connections},
+      {"pysandbox_connections_refused_total", "counter", "Connections over max_connections.",
+       connections_refused_},
+      {"pysandbox_max_connections", "gauge", "Open connections allowed (from the fd budget).",
+       gauges.max_connections},
+      {"pysandbox_fds_open", "gauge", "File descriptors the server holds now.", gauges.fds_open},
+      {"pysandbox_fds_limit", "gauge", "The server's RLIMIT_NOFILE.", gauges.fds_limit},
+      {"pysandbox_response_memory_bytes", "gauge", "Bytes of responses not yet taken by clients.",
+       gauges.response_memory_bytes},
+      {"pysandbox_response_memory_limit_bytes", "gauge", "Bound on those bytes.",
+       gauges.response_memory_limit_bytes},
+      {"pysandbox_response_memory_waits_total", "counter",
+       "Finished runs that waited for room in the response memory budget.", response_memory_waits_},
+      {"pysandbox_ready", "gauge", "1 when runs start warm (GET /readyz).", gauges.ready ? 1u : 0u},
+      {"pysandbox_draining", "gauge", "1 while shutting down.", gauges.draining ? 1u : 0u},
+  };
+  for (const Scalar& scalar : scalars) write_scalar(out, scalar);
+  out << "# HELP pysandbox_isolation_info Isolation mode of every sandbox.\n"
          "# TYPE pysandbox_isolation_info gauge\n"
          "pysandbox_isolation_info{mode=\""
       << escape_label(gauges.isolation) << "\"} 1\n";
