@@ -391,6 +391,40 @@ def main():
   }
 }
 
+TEST_F(PoolTest, NothingARunLeavesInItsNetworkNamespaceReachesTheNext) {
+  // Each sandbox gets a network namespace of its own, created ahead by the zygote and never
+  // reused (README, "Warm pool"). The first run leaves an abstract socket alive after its exit:
+  // its fd in flight inside a unix socket pair that only holds itself, which lives until the
+  // kernel's garbage collector runs. A namespace handed on to the next run would still list it
+  // in /proc/net/unix; the first run shows that listing finds such a socket at all.
+  auto [first, second] = same_zygote_pair(kMinimal, R"(
+import array, socket
+def main():
+    keep = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    keep.bind("\0pysandbox-left-behind")
+    a, b = socket.socketpair()
+    fds = array.array("i", [keep.fileno(), a.fileno(), b.fileno()])
+    a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    with open("/proc/net/unix") as f:
+        listed = "@pysandbox-left-behind" in f.read()
+    keep.detach(); a.detach(); b.detach()  # leave them to the process's exit
+    return {"listed_in_own_run": listed, "netns": __import__("os").readlink("/proc/self/ns/net")}
+)",
+                                          R"(
+import os
+def main():
+    with open("/proc/net/unix") as f:
+        text = f.read()
+    return {"listed": "pysandbox-left-behind" in text,
+            "netns": os.readlink("/proc/self/ns/net")}
+)");
+  ASSERT_TRUE(first.is_object()) << first;
+  ASSERT_TRUE(second.is_object()) << second;
+  EXPECT_EQ(first.at("listed_in_own_run"), json::value(true)) << first;
+  EXPECT_EQ(second.at("listed"), json::value(false)) << second;
+  EXPECT_NE(first.at("netns"), second.at("netns"));
+}
+
 TEST_F(PoolTest, ConcurrentWarmChildrenCannotConnectToEachOthersAbstractSockets) {
   // Abstract Unix sockets live in the network namespace: a listener in one child must be
   // unreachable from a concurrent child of the same zygote. No sleeping to line them up: the
