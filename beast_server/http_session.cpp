@@ -75,7 +75,24 @@ class HttpSession {
  private:
   enum class Next { kContinue, kClose, kLingerClose };
 
+  // One request being served: its parser, its log record and what its header said.
+  struct Exchange {
+    http::request_parser<http::string_body> parser;
+    RequestRecord record;
+    unsigned version = 11;
+    bool head = false;
+    bool has_body = false;  // the header announced a body, not read yet
+    Clock::time_point started;
+  };
+
+  // One request from its first byte to its response, as steps: read the header, answer on the
+  // header alone (refused), read the body, run and respond. A step that ends the request returns
+  // what the connection does next.
   net::awaitable<Next> serve_one(bool first);
+  net::awaitable<std::optional<Next>> read_header(Exchange& x);
+  net::awaitable<Next> answer_early(Exchange& x, Response& early, bool skip_body);
+  net::awaitable<std::optional<Next>> read_body(Exchange& x, bool expect_continue);
+  net::awaitable<Next> run_and_respond(Exchange& x);
   // Adds the common headers, writes (holding `lease`, or room reserved now, in the response
   // budget until done), then records the request in metrics and log.
   net::awaitable<bool> send(Response& response, RequestRecord& record, bool keep_alive, bool head,
@@ -144,141 +161,148 @@ net::awaitable<bool> HttpSession::await_request(bool first) {
 }
 
 net::awaitable<HttpSession::Next> HttpSession::serve_one(bool first) {
-  const auto read_timeout = std::chrono::milliseconds(config().read_timeout_ms);
-  const auto write_timeout = std::chrono::milliseconds(config().write_timeout_ms);
-
   // Between requests: the only state in which a drain or an eviction may close the connection.
   ConnectionRegistry::set_phase(registration_, ConnectionRegistry::Phase::kIdle);
   if (state_->handler.draining()) co_return Next::kClose;
   if (!co_await await_request(first)) co_return Next::kClose;
   ConnectionRegistry::set_phase(registration_, ConnectionRegistry::Phase::kBusy);
 
-  RequestRecord record;
-  record.remote = remote_;
-  record.route = "other";
-  stream_.expires_after(read_timeout);
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(kHeaderLimit);
-  // Content-Length is checked by hand once the whole header (and so X-Request-Id) is known;
-  // the limit proper is set before the body is read and then covers chunked bodies too.
-  parser.body_limit(boost::none);
-  {
-    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser);
-    if (ec) {
-      if (ec == beast::error::timeout) state_->metrics.connection_closed(CloseReason::kReadTimeout);
-      if (is_disconnect(ec)) co_return Next::kClose;
-      record.request_id = generate_request_id();
-      if (ec == http::error::header_limit) {
-        co_return co_await fail(
-            error_response(431, "too_large",
-                           "The request header exceeds " + std::to_string(kHeaderLimit) + " bytes.",
-                           record.request_id),
-            record, 11, Clock::now());
-      }
-      co_return co_await fail(
-          error_response(400, "invalid_request", "Malformed HTTP request: " + ec.message() + ".",
-                         record.request_id),
-          record, 11, Clock::now());
-    }
-  }
-  Clock::time_point started = Clock::now();
-
-  Request& request = parser.get();
-  const unsigned version = request.version();
-  record.request_id = choose_request_id(request["X-Request-Id"]);
-  record.method = std::string(request.method_string());
-  record.target = std::string(request.target());
-  // Framing (Transfer-Encoding, Content-Length) and Host: a request whose body length is in
-  // doubt is never read on, since its bytes could be taken for another request.
-  if (auto error = header_error(request)) {
-    co_return co_await fail(error_response(400, "invalid_request",
-                                           "Malformed HTTP request: " + *error, record.request_id),
-                            record, version, started);
-  }
-  const bool head = request.method() == http::verb::head;
+  Exchange x;
+  x.record.remote = remote_;
+  x.record.route = "other";
+  if (auto done = co_await read_header(x)) co_return *done;
+  const Request& request = x.parser.get();
   const bool expect_continue = wants_continue(request);
-  const bool has_body = !parser.is_done();
-  const auto content_length = parser.content_length();
+  const auto content_length = x.parser.content_length();
   const bool body_too_large = content_length && *content_length > config().max_body_bytes;
-
-  std::optional<Response> early = state_->handler.check_header(request, record);
+  std::optional<Response> early = state_->handler.check_header(request, x.record);
   if (!early && body_too_large) {
     co_return co_await fail(
         error_response(413, "too_large",
                        "The request body is " + std::to_string(*content_length) +
                            " bytes; the limit is " + std::to_string(config().max_body_bytes) +
                            " bytes.",
-                       record.request_id),
-        record, version, started);
+                       x.record.request_id),
+        x.record, x.version, x.started);
   }
-  if (early) {
-    // Refused on the header alone. A client that awaits 100 Continue will not send the body,
-    // and an oversized body is not worth reading: answer and close. Otherwise read (and
-    // drop) the body so that the connection stays usable.
-    if (has_body && (expect_continue || body_too_large)) {
-      co_await send(*early, record, false, head, started);
-      co_return Next::kLingerClose;
-    }
-    bool keep_alive = request.keep_alive() && !state_->handler.draining();
-    if (has_body) {
-      parser.body_limit(config().max_body_bytes);
-      auto [ec, n] = co_await http::async_read(stream_, buffer_, parser);
-      if (ec) {
-        if (ec == beast::error::timeout) {
-          state_->metrics.connection_closed(CloseReason::kReadTimeout);
-        }
-        if (is_disconnect(ec)) co_return Next::kClose;
-        co_await send(*early, record, false, head, started);
-        co_return Next::kLingerClose;
-      }
-    }
-    const bool written = co_await send(*early, record, keep_alive, head, started);
-    co_return (written && keep_alive) ? Next::kContinue : Next::kClose;
-  }
+  if (early) co_return co_await answer_early(x, *early, expect_continue || body_too_large);
+  if (auto done = co_await read_body(x, expect_continue)) co_return *done;
+  co_return co_await run_and_respond(x);
+}
 
-  if (has_body) {
-    if (expect_continue) {
-      http::response<http::empty_body> proceed{http::status::continue_, version};
-      stream_.expires_after(write_timeout);
-      auto [ec, n] = co_await http::async_write(stream_, proceed);
-      if (ec) co_return Next::kClose;
-      // The client starts sending the body only now.
-      stream_.expires_after(read_timeout);
-    }
-    parser.body_limit(config().max_body_bytes);
-    auto [ec, n] = co_await http::async_read(stream_, buffer_, parser);
-    if (ec == http::error::body_limit) {
+net::awaitable<std::optional<HttpSession::Next>> HttpSession::read_header(Exchange& x) {
+  stream_.expires_after(std::chrono::milliseconds(config().read_timeout_ms));
+  x.parser.header_limit(kHeaderLimit);
+  // Content-Length is checked by hand once the whole header (and so X-Request-Id) is known;
+  // the limit proper is set before the body is read and then covers chunked bodies too.
+  x.parser.body_limit(boost::none);
+  auto [ec, n] = co_await http::async_read_header(stream_, buffer_, x.parser);
+  if (ec) {
+    if (ec == beast::error::timeout) state_->metrics.connection_closed(CloseReason::kReadTimeout);
+    if (is_disconnect(ec)) co_return Next::kClose;
+    x.record.request_id = generate_request_id();
+    if (ec == http::error::header_limit) {
       co_return co_await fail(
-          error_response(
-              413, "too_large",
-              "The request body exceeds " + std::to_string(config().max_body_bytes) + " bytes.",
-              record.request_id),
-          record, version, started);
+          error_response(431, "too_large",
+                         "The request header exceeds " + std::to_string(kHeaderLimit) + " bytes.",
+                         x.record.request_id),
+          x.record, 11, Clock::now());
     }
+    co_return co_await fail(
+        error_response(400, "invalid_request", "Malformed HTTP request: " + ec.message() + ".",
+                       x.record.request_id),
+        x.record, 11, Clock::now());
+  }
+  x.started = Clock::now();
+  const Request& request = x.parser.get();
+  x.version = request.version();
+  x.head = request.method() == http::verb::head;
+  x.has_body = !x.parser.is_done();
+  x.record.request_id = choose_request_id(request["X-Request-Id"]);
+  x.record.method = std::string(request.method_string());
+  x.record.target = std::string(request.target());
+  // Framing (Transfer-Encoding, Content-Length) and Host: a request whose body length is in
+  // doubt is never read on, since its bytes could be taken for another request.
+  if (auto error = header_error(request)) {
+    co_return co_await fail(
+        error_response(400, "invalid_request", "Malformed HTTP request: " + *error,
+                       x.record.request_id),
+        x.record, x.version, x.started);
+  }
+  co_return std::nullopt;
+}
+
+net::awaitable<HttpSession::Next> HttpSession::answer_early(Exchange& x, Response& early,
+                                                            bool skip_body) {
+  // Refused on the header alone. A client that awaits 100 Continue will not send the body, and
+  // an oversized body is not worth reading (`skip_body`): answer and close. Otherwise read (and
+  // drop) the body so that the connection stays usable.
+  if (x.has_body && skip_body) {
+    co_await send(early, x.record, false, x.head, x.started);
+    co_return Next::kLingerClose;
+  }
+  const bool keep_alive = x.parser.get().keep_alive() && !state_->handler.draining();
+  if (x.has_body) {
+    x.parser.body_limit(config().max_body_bytes);
+    auto [ec, n] = co_await http::async_read(stream_, buffer_, x.parser);
     if (ec) {
       if (ec == beast::error::timeout) state_->metrics.connection_closed(CloseReason::kReadTimeout);
       if (is_disconnect(ec)) co_return Next::kClose;
-      co_return co_await fail(
-          error_response(400, "invalid_request",
-                         "Malformed HTTP request body: " + ec.message() + ".", record.request_id),
-          record, version, started);
+      co_await send(early, x.record, false, x.head, x.started);
+      co_return Next::kLingerClose;
     }
   }
+  const bool written = co_await send(early, x.record, keep_alive, x.head, x.started);
+  co_return (written && keep_alive) ? Next::kContinue : Next::kClose;
+}
 
+net::awaitable<std::optional<HttpSession::Next>> HttpSession::read_body(Exchange& x,
+                                                                        bool expect_continue) {
+  if (!x.has_body) co_return std::nullopt;
+  const auto read_timeout = std::chrono::milliseconds(config().read_timeout_ms);
+  if (expect_continue) {
+    http::response<http::empty_body> proceed{http::status::continue_, x.version};
+    stream_.expires_after(std::chrono::milliseconds(config().write_timeout_ms));
+    auto [ec, n] = co_await http::async_write(stream_, proceed);
+    if (ec) co_return Next::kClose;
+    // The client starts sending the body only now.
+    stream_.expires_after(read_timeout);
+  }
+  x.parser.body_limit(config().max_body_bytes);
+  auto [ec, n] = co_await http::async_read(stream_, buffer_, x.parser);
+  if (ec == http::error::body_limit) {
+    co_return co_await fail(error_response(413, "too_large",
+                                           "The request body exceeds " +
+                                               std::to_string(config().max_body_bytes) + " bytes.",
+                                           x.record.request_id),
+                            x.record, x.version, x.started);
+  }
+  if (ec) {
+    if (ec == beast::error::timeout) state_->metrics.connection_closed(CloseReason::kReadTimeout);
+    if (is_disconnect(ec)) co_return Next::kClose;
+    co_return co_await fail(
+        error_response(400, "invalid_request", "Malformed HTTP request body: " + ec.message() + ".",
+                       x.record.request_id),
+        x.record, x.version, x.started);
+  }
+  co_return std::nullopt;
+}
+
+net::awaitable<HttpSession::Next> HttpSession::run_and_respond(Exchange& x) {
   // The run may take up to its timeout plus teardown: no socket deadline while it does.
   stream_.expires_never();
-  started = Clock::now();
-  RequestHandler::Answer answer = co_await handle_watching(parser.get(), record);
-  if (record.abandoned) {
+  const Clock::time_point started = Clock::now();
+  RequestHandler::Answer answer = co_await handle_watching(x.parser.get(), x.record);
+  if (x.record.abandoned) {
     // The client left while its request waited or ran: nothing to send, nobody to send it to.
-    record.total_ms = elapsed_ms(started);
-    state_->metrics.record(record);
-    state_->log.request(record);
+    x.record.total_ms = elapsed_ms(started);
+    state_->metrics.record(x.record);
+    state_->log.request(x.record);
     co_return Next::kClose;
   }
-  const bool keep_alive = request.keep_alive() && !state_->handler.draining();
-  const bool written =
-      co_await send(answer.response, record, keep_alive, head, started, std::move(answer.lease));
+  const bool keep_alive = x.parser.get().keep_alive() && !state_->handler.draining();
+  const bool written = co_await send(answer.response, x.record, keep_alive, x.head, started,
+                                     std::move(answer.lease));
   co_return (written && keep_alive) ? Next::kContinue : Next::kClose;
 }
 
