@@ -38,10 +38,9 @@ namespace bs = pysandbox::beast_server;
 // What main() logs before the server's own log exists.
 constexpr std::string_view kComponent = "server";
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  bs::Config config;
+// The configuration from flags and PYSANDBOX_* variables, or the exit status: 0 after --help,
+// 2 after a configuration error (logged).
+std::optional<int> load_config(int argc, char** argv, bs::Config& config) {
   try {
     config = bs::parse_config(
         std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)),
@@ -58,6 +57,25 @@ int main(int argc, char** argv) {
     pysandbox::base::log(kComponent, "config_error", {{"message", *error}});
     return 2;
   }
+  return std::nullopt;
+}
+
+// A misspelt PYSANDBOX_* variable would otherwise be ignored without a word.
+void warn_unknown_settings(bs::RequestLog& log) {
+  std::size_t count = 0;
+  while (environ[count] != nullptr) ++count;
+  for (const auto& name : bs::unknown_variables(std::span<const char* const>(environ, count))) {
+    log.event("unknown_setting",
+              {{"variable", name},
+               {"detail", "no setting has this variable; it is ignored (see --help)"}});
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bs::Config config;
+  if (auto status = load_config(argc, argv, config)) return *status;
 
   // A client that disconnects mid-response must cost an EPIPE, not the process.
   ::signal(SIGPIPE, SIG_IGN);
@@ -66,15 +84,7 @@ int main(int argc, char** argv) {
   // it passes on the lines of everything that goes before it.
   std::optional<bs::LogRelay> relay = bs::LogRelay::start();
   bs::RequestLog log(std::cerr);
-  {
-    std::size_t count = 0;
-    while (environ[count] != nullptr) ++count;
-    for (const auto& name : bs::unknown_variables(std::span<const char* const>(environ, count))) {
-      log.event("unknown_setting",
-                {{"variable", name},
-                 {"detail", "no setting has this variable; it is ignored (see --help)"}});
-    }
-  }
+  warn_unknown_settings(log);
   // Connections and runs share the descriptor limit: take all the kernel allows.
   const bs::NofileLimit nofile = bs::raise_nofile_limit();
   // Declared before the io_context so it is destroyed after it: ~io_context destroys suspended
