@@ -160,14 +160,7 @@ boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
   run_request.slot = slot->index();
   run_request.cancel = cancel;
 
-  executor::RunOutcome outcome;
-  try {
-    outcome = co_await executor_.run(std::move(run_request));
-  } catch (const std::exception& e) {
-    record.detail = std::string("executor threw: ") + e.what();
-  } catch (...) {
-    record.detail = "executor threw a non-standard exception";
-  }
+  executor::RunOutcome outcome = co_await run_catching(std::move(run_request), record);
   if (gone() || (record.detail.empty() && outcome.status == executor::Status::kCancelled)) {
     // Nobody is waiting for this answer: the sandbox was killed when the client left.
     slot.reset();
@@ -181,17 +174,7 @@ boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
     co_return respond(internal_error_response(record.request_id));
   }
 
-  record.isolation = std::string(executor::to_string(outcome.isolation));
-  record.start = executor::start_label(outcome);
-  if (outcome.ran) {
-    record.spawn_ms = outcome.phases.spawn_ms;
-    record.run_ms = outcome.phases.run_ms;
-    record.teardown_ms = outcome.phases.teardown_ms;
-  }
-  if (outcome.status == executor::Status::kInternal) {
-    record.detail = outcome.internal_detail.empty() ? "executor reported an internal error"
-                                                    : outcome.internal_detail;
-  }
+  note_outcome(outcome, record);
   Answer answer = respond(map_outcome(outcome, record.request_id, output_cap_));
   outcome = {};  // the response holds what it needs; the raw output goes now
 
@@ -215,6 +198,33 @@ boost::asio::awaitable<RequestHandler::Answer> RequestHandler::execute(
     co_return respond(json);
   }
   co_return answer;
+}
+
+boost::asio::awaitable<executor::RunOutcome> RequestHandler::run_catching(
+    executor::ExecuteRequest run_request, RequestRecord& record) {
+  executor::RunOutcome outcome;
+  try {
+    outcome = co_await executor_.run(std::move(run_request));
+  } catch (const std::exception& e) {
+    record.detail = std::string("executor threw: ") + e.what();
+  } catch (...) {
+    record.detail = "executor threw a non-standard exception";
+  }
+  co_return outcome;
+}
+
+void RequestHandler::note_outcome(const executor::RunOutcome& outcome, RequestRecord& record) {
+  record.isolation = std::string(executor::to_string(outcome.isolation));
+  record.start = executor::start_label(outcome);
+  if (outcome.ran) {
+    record.spawn_ms = outcome.phases.spawn_ms;
+    record.run_ms = outcome.phases.run_ms;
+    record.teardown_ms = outcome.phases.teardown_ms;
+  }
+  if (outcome.status == executor::Status::kInternal) {
+    record.detail = outcome.internal_detail.empty() ? "executor reported an internal error"
+                                                    : outcome.internal_detail;
+  }
 }
 
 Response RequestHandler::readyz(const Request& request, RequestRecord& record) const {

@@ -70,6 +70,11 @@ class RequestHandler {
  private:
   boost::asio::awaitable<Answer> execute(const Request& request, RequestRecord& record,
                                          std::shared_ptr<executor::CancelSignal> cancel);
+  // The executor's outcome; an exception it throws becomes record.detail (a 500 follows).
+  boost::asio::awaitable<executor::RunOutcome> run_catching(executor::ExecuteRequest run_request,
+                                                            RequestRecord& record);
+  // The outcome's isolation, start path, phase times and internal detail, for log and metrics.
+  static void note_outcome(const executor::RunOutcome& outcome, RequestRecord& record);
   Response healthz(const Request& request, RequestRecord& record) const;
   Response readyz(const Request& request, RequestRecord& record) const;
   Response metrics(const Request& request, RequestRecord& record) const;
