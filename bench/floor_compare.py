@@ -11,7 +11,10 @@
 #   service-b    with --compare OTHER_BUILD: a second pysandboxd from that build, the same way
 #                (before/after a change, in the same minutes)
 # and prints the median and p90 of each, the service's p50 divided by the floor's and by the
-# cold start's, with the date and the load average. floor.py runs as an unprivileged user;
+# cold start's, with the date and the load average. With --throughput C, each workload then runs
+# for --seconds in alternating blocks: the service driven by C clients at once, and the floor as
+# --max-concurrency floor processes forking back to back (the service lets that many sandboxes
+# run at once; the rest of its C clients queue), and prints requests per second and their ratio. floor.py runs as an unprivileged user;
 # the server is started here and needs root like its tests (run this under the sandbox lock).
 # Every answer is checked: any error or wrong result stops the run with exit status 1.
 #
@@ -32,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -264,6 +268,79 @@ def run_workload(name, rounds, warmup, servers, floors, preload, kinds):
     return samples, starts, ("preloaded" if floor is floors[1] else "minimal")
 
 
+def saturate(kind, name, clients, seconds):
+    """`clients` is a list of callables each sending one request of workload `name` (a service
+    connection or a floor process of its own); each runs in a thread of its own, back to back,
+    for `seconds`. Returns completed requests per second. Raises on any error or wrong result."""
+    script, expected = WORKLOADS[name]
+    deadline = time.monotonic() + seconds
+    counts = [0] * len(clients)
+    errors = []
+
+    def drive(i):
+        try:
+            while time.monotonic() < deadline and not errors:
+                answer = clients[i](script)
+                if answer.get("result") != expected:
+                    raise BenchError("%s %s: %s" % (kind, name, json.dumps(answer)[:800]))
+                counts[i] += 1
+        except Exception as exc:  # reported once the threads are joined
+            errors.append(exc)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0  # includes the requests in flight at the deadline
+    if errors:
+        raise BenchError("%s %s under load: %s" % (kind, name, errors[0]))
+    return sum(counts) / elapsed
+
+
+def run_throughput(name, args, server, floor_sets, preload, blocks=4):
+    """Alternating blocks of service and floor saturation; returns (service rps, floor rps)."""
+    script = WORKLOADS[name][0]
+    floors = floor_sets[1] if preload and any(mentions(script, m) for m in preload) else floor_sets[0]
+    connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                   for _ in range(args.throughput)]
+
+    def service_client(connection):
+        def send(script):
+            body = json.dumps({"script": script, "timeout_ms": 30000})
+            connection.request("POST", "/execute", body=body,
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+            if response.status != 200:
+                raise BenchError("service: HTTP %d: %s" % (response.status, data[:500]))
+            return json.loads(data)
+        return send
+
+    def floor_client(floor):
+        def send(script):
+            answer = floor.run("fork", script)
+            if answer.get("status") != "ok" or answer.get("exit") != 0:
+                raise BenchError("floor: " + json.dumps(answer)[:800])
+            return answer
+        return send
+
+    rates = {"service": [], "floor": []}
+    per_block = args.seconds / blocks
+    try:
+        for block in range(blocks):
+            order = ["service", "floor"] if block % 2 == 0 else ["floor", "service"]
+            for kind in order:
+                clients = ([service_client(c) for c in connections] if kind == "service"
+                           else [floor_client(f) for f in floors])
+                rates[kind].append(saturate(kind, name, clients, per_block))
+    finally:
+        for c in connections:
+            c.close()
+    return (sum(rates["service"]) / blocks, sum(rates["floor"]) / blocks)
+
+
 def main():
     parser = argparse.ArgumentParser(
         description="pysandboxd against its floor (the same warm interpreters forked without a "
@@ -293,6 +370,12 @@ def main():
                         help="also run OTHER_BUILD/bin/pysandboxd (with its own share/pysandbox) "
                              "as the kind service-b, interleaved with the others, e.g. a copy of "
                              "the build before a change")
+    parser.add_argument("--throughput", type=int, default=0, metavar="C",
+                        help="also measure throughput: the service with C concurrent clients "
+                             "against --max-concurrency floor processes (default 0: off)")
+    parser.add_argument("--seconds", type=float, default=20,
+                        help="with --throughput: seconds per workload and kind, in alternating "
+                             "blocks (default 20)")
     args = parser.parse_args()
     workloads = [w for w in args.workloads.split(",") if w]
     for w in workloads:
@@ -334,12 +417,26 @@ def main():
         floors.append(Floor(args.python, args.user, []))
         floors.append(Floor(args.python, args.user, preload) if preload else floors[0])
         pool = server.pool()
+        floor_sets = []
+        if args.throughput:
+            # --max-concurrency floor processes per flavour: as many forks at once as sandboxes.
+            floor_sets.append([floors[0]] + [Floor(args.python, args.user, [])
+                                             for _ in range(args.max_concurrency - 1)])
+            floor_sets.append([floors[1]] + [Floor(args.python, args.user, preload)
+                                             for _ in range(args.max_concurrency - 1)]
+                              if preload else floor_sets[0])
+            floors.extend(f for group in floor_sets for f in group[1:] if f not in floors)
         results = {}
+        rates = {}
         for name in workloads:
             log("%s: %d warm-up + %d measured rounds of %s" % (name, args.warmup, args.requests,
                                                                 ", ".join(kinds)))
             results[name] = run_workload(name, args.requests, args.warmup, servers, floors,
                                          preload, kinds)
+            if args.throughput:
+                log("%s: throughput, service at c=%d against %d floor processes, %.0f s each"
+                    % (name, args.throughput, args.max_concurrency, args.seconds))
+                rates[name] = run_throughput(name, args, server, floor_sets, preload)
         failed = False
     except BenchError as exc:
         print("floor_compare: " + str(exc), file=sys.stderr)
@@ -407,6 +504,15 @@ def main():
                       name, p50["service-b"] / p50["floor"], p50["service-b"] / p50["floor-ahead"],
                       p50["service-b"] / p50["cold"], p50["service"] / p50["service-b"]))
         table.append((name, p50, p90, ratios))
+    if rates:
+        print()
+        print("throughput: the service at c=%d (--max-concurrency %d) against %d floor processes "
+              "forking back to back, %.0f s each in alternating blocks" % (
+                  args.throughput, args.max_concurrency, args.max_concurrency, args.seconds))
+        for name in workloads:
+            service_rps, floor_rps = rates[name]
+            print("%-4s service %.1f req/s, floor %.1f req/s: service / floor = %.2fx" % (
+                name, service_rps, floor_rps, service_rps / floor_rps))
     print()
     print("markdown:")
     print()
