@@ -16,6 +16,7 @@
 #include "jail/rlimit_spawner.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
+#include "jail/uid_sweep.hpp"
 #include "probe/proc_environ.hpp"
 #include "probe/rlimits.hpp"
 #include "probe/root_namespaces.hpp"

@@ -17,6 +17,7 @@
 #include "executor/namespace_executor.hpp"
 #include "executor/startup.hpp"
 #include "jail/rlimit_spawner.hpp"
+#include "jail/uid_sweep.hpp"
 
 namespace pysandbox::executor {
 

@@ -14,6 +14,7 @@
 #include "executor/run_io.hpp"
 #include "executor/supervise.hpp"
 #include "jail/sandbox_init.hpp"
+#include "jail/uid_sweep.hpp"
 
 namespace pysandbox::executor {
 

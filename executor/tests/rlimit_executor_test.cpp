@@ -19,6 +19,7 @@
 #include "executor/factory.hpp"
 #include "executor/tests/limit_cases.hpp"
 #include "jail/rlimit_spawner.hpp"
+#include "jail/uid_sweep.hpp"
 
 namespace pysandbox::executor {
 namespace {

@@ -20,6 +20,7 @@
 #include "base/sys/syscalls.hpp"
 #include "jail/sandbox_init.hpp"
 #include "jail/scratch_dir.hpp"
+#include "jail/uid_sweep.hpp"
 
 namespace pysandbox::jail {
 namespace {
