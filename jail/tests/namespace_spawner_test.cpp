@@ -17,33 +17,15 @@
 
 #include "base/sys/syscalls.hpp"
 #include "jail/sandbox_init.hpp"
+#include "jail/tests/run_result.hpp"
 
 namespace pysandbox::jail {
 namespace {
 
 constexpr uid_t kUid = 2000900;
 
-struct RunResult {
-  std::string out;
-  std::string err;
-  int code = -1;
-  int signal = 0;
-  std::string setup_failure;
-};
-
-std::string read_all(int fd) {
-  std::string s;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      s.append(buf, static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return s;
-  }
-}
+using test_support::read_all;
+using test_support::RunResult;
 
 JailConfig shell_config(std::string script, bool proc = true) {
   JailConfig c;
