@@ -251,6 +251,10 @@ def one(kind, name, servers, floor):
 
 def run_workload(name, rounds, warmup, servers, floors, preload, kinds):
     script = WORKLOADS[name][0]
+    for s in servers.values():
+        # A fresh connection: the last one may have idled past the server's idle timeout while
+        # the previous workload's throughput blocks ran (http.client reconnects when closed).
+        s.connection.close()
     floor = floors[1] if preload and any(mentions(script, m) for m in preload) else floors[0]
     samples = {kind: [] for kind in kinds}
     starts = {}
