@@ -144,10 +144,11 @@ int place_fds(const int* fds, int n, int channel, int init_fd) noexcept {
     parked[i] = ::fcntl(fd, F_DUPFD_CLOEXEC, kParkFdBase);
     if (parked[i] < 0) fail_step(channel, Step::kFds, i, errno);
   }
+  // From here the channel's own number may be taken by a placed fd: report on its parked copy.
   for (int i = 0; i < n; ++i) {
-    if (::dup2(parked[i], i) != i) fail_step(channel, Step::kFds, 10 + i, errno);  // clears CLOEXEC
+    if (::dup2(parked[i], i) != i) fail_step(parked[n], Step::kFds, 10 + i, errno);  // no CLOEXEC
   }
-  if (::dup3(parked[n], n, O_CLOEXEC) != n) fail_step(channel, Step::kFds, 15, errno);
+  if (::dup3(parked[n], n, O_CLOEXEC) != n) fail_step(parked[n], Step::kFds, 15, errno);
   channel = n;
   if (::dup3(parked[n + 1], n + 1, O_CLOEXEC) != n + 1) fail_step(channel, Step::kFds, 16, errno);
   close_from(static_cast<unsigned>(n) + 2);

@@ -89,23 +89,14 @@ def _zygote():
         "layout": facts["layout"],
         "huge_page_bytes": facts["huge_page_bytes"],
     }
+    reseed_numpy = _numpy_reseeder(native, sys.modules.get("numpy"))
     native.serve(json.dumps(hello), config["processes"], config["open_files"],
                  config["file_size"], config.get("fault_exit_after_fork", 0))
 
     # From here on: a sandbox's runner (pid 2 of its sandbox), ahead of its run. random reseeds
     # itself after fork (os.register_at_fork); numpy's global RandomState does not, and was
-    # seeded once in the zygote: every sandbox would draw the same numbers. A fresh key from the
-    # kernel straight into its MT19937 (np.random.seed()'s guarantee, without its Python-level
-    # SeedSequence); np.random.seed() if it is not the MT19937 expected or holds a cached normal.
-    np = sys.modules.get("numpy")
-    if np is not None:
-        generator = getattr(getattr(np.random, "mtrand", None), "_rand", None)
-        bits = getattr(generator, "_bit_generator", None)
-        if (type(bits).__name__ == "MT19937" and type(bits).__module__ == "numpy.random._mt19937"
-                and not generator.get_state(legacy=False)["has_gauss"]):
-            native.reseed_mt19937(bits.capsule)
-        else:
-            np.random.seed()
+    # seeded once in the zygote: every sandbox would draw the same numbers.
+    reseed_numpy()
     for name in ("_pysandbox_zygote", "pysandbox_runner"):
         sys.modules.pop(name, None)
     # The runner's success path once, on a script of its own, so that the pages it writes are
@@ -113,6 +104,22 @@ def _zygote():
     runner.warm_up()
     native.await_run()
     runner.child_main()
+
+
+def _numpy_reseeder(native, np):
+    """How each sandbox gives numpy's global generator a fresh kernel-random key, decided once in
+    the zygote (every sandbox inherits the same generator): straight into its MT19937's key from C
+    (np.random.seed()'s guarantee, without its Python-level SeedSequence), or np.random.seed()
+    when it is not the MT19937 expected or holds a cached normal."""
+    if np is None:
+        return lambda: None
+    generator = getattr(getattr(np.random, "mtrand", None), "_rand", None)
+    bits = getattr(generator, "_bit_generator", None)
+    if (type(bits).__name__ == "MT19937" and type(bits).__module__ == "numpy.random._mt19937"
+            and not generator.get_state(legacy=False)["has_gauss"]):
+        capsule = bits.capsule
+        return lambda: native.reseed_mt19937(capsule)
+    return np.random.seed
 
 
 def _warm_numpy(np):
