@@ -271,9 +271,14 @@ test("narrow screen: one column, nothing wider than the viewport", async ({ page
   await expect(page.locator(".output-pane")).toBeInViewport();
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(390);
-  const editorBox = await page.locator(".editor").boundingBox();
-  const outputBox = await page.locator(".output-pane").boundingBox();
-  expect(outputBox!.y).toBeGreaterThan(editorBox!.y + editorBox!.height - 1);
+  // Both boxes from one frame: the output may still be scrolling into view, and two separate
+  // boundingBox() calls would measure it at two scroll positions.
+  const [editorBottom, outputTop] = await page.evaluate(() => {
+    const editorBox = document.querySelector(".editor")!.getBoundingClientRect();
+    const outputBox = document.querySelector(".output-pane")!.getBoundingClientRect();
+    return [editorBox.bottom, outputBox.top];
+  });
+  expect(outputTop).toBeGreaterThan(editorBottom - 1);
   await page.screenshot({ path: shot("06-narrow"), fullPage: true });
 });
 
