@@ -226,7 +226,12 @@ object health_schema() {
                                          {"busy", object{{"type", "integer"}, {"minimum", 0}}},
                                          {"restarts", object{{"type", "integer"}, {"minimum", 0}}},
                                          {"flavours", object{{"type", "array"}}},
-                                         {"zygotes", object{{"type", "array"}}}}}}},
+                                         {"zygotes", object{{"type", "array"}}},
+                                         {"network_namespaces",
+                                          object{{"type", "object"},
+                                                 {"description",
+                                                  "Network namespaces of warm sandboxes: created, "
+                                                  "reused once empty, free for reuse."}}}}}}},
            {"version", object{{"type", "string"}}},
            {"admission",
             object{{"type", "object"},

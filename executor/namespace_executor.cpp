@@ -107,7 +107,9 @@ awaitable<RunOutcome> NamespaceExecutor::run(ExecuteRequest request) {
   NamespaceSandbox sandbox(std::move(started->init), std::move(*leaf));
   const Supervised run = co_await supervise_run(sandbox, std::move(*io),
                                                 std::move(started->channel), request, settings_);
-  started->uid.release();  // nothing of the sandbox is left
+  // Nothing of the sandbox is left: its uid and network namespace may serve the next one.
+  started->uid.release();
+  started->network.release();
 
   const auto failed = setup_failure_of(run);
   RunOutcome outcome = classify_run(run, request, settings_, mode,
@@ -146,8 +148,8 @@ awaitable<NamespaceExecutor::Start> NamespaceExecutor::start(const ExecuteReques
   if (pool_) {
     auto warm = co_await pool_->spawn(request.script, params.limits, params.fds, params.cgroup_fd);
     if (warm) {
-      co_return Started{std::move(warm->init), std::move(warm->channel), std::move(warm->uid),
-                        std::move(warm->flavour)};
+      co_return Started{std::move(warm->network), std::move(warm->init), std::move(warm->channel),
+                        std::move(warm->uid), std::move(warm->flavour)};
     }
     base::log("executor", "warm_start_missed",
               {{"request_id", request.request_id}, {"detail", warm.error().message()}});
@@ -163,7 +165,8 @@ awaitable<NamespaceExecutor::Start> NamespaceExecutor::start(const ExecuteReques
   if (!spawned) {
     co_return Start(boost::system::in_place_error, "spawn: " + spawned.error().message());
   }
-  co_return Started{std::make_unique<jail::Child>(io_, spawned->pid, std::move(spawned->pidfd)),
+  co_return Started{{},
+                    std::make_unique<jail::Child>(io_, spawned->pid, std::move(spawned->pidfd)),
                     std::move(spawned->channel),
                     std::move(uid),
                     {}};

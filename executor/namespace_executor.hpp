@@ -11,6 +11,7 @@
 
 #include "cgroups/delegation.hpp"
 #include "executor/executor.hpp"
+#include "executor/netns_pool.hpp"
 #include "executor/settings.hpp"
 #include "executor/uid_pool.hpp"
 #include "executor/zygote_pool.hpp"
@@ -49,6 +50,7 @@ class NamespaceExecutor final : public Executor {
  private:
   // A sandbox with its run handed over, from a zygote (`zygote`: its flavour) or cold (empty).
   struct Started {
+    NetnsLease network;  // a warm sandbox's network namespace, until nothing of it is left
     std::unique_ptr<jail::Child> init;
     base::sys::UniqueFd channel;
     UidLease uid;  // until nothing of the sandbox is left

@@ -38,6 +38,9 @@ using namespace boost::asio::experimental::awaitable_operators;
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 // A zygote that stayed up this long before dying was healthy: restart it without delay growth.
 constexpr std::chrono::seconds kHealthyUptime{30};
+// Network namespaces kept for reuse: as many as sandboxes can be alive at once (admission slots,
+// plus one made ahead per zygote) is all that is ever used; past that they are closed.
+constexpr std::size_t kMaxFreeNetns = 64;
 
 const char* state_name(int s) {
   static const char* const kNames[] = {"starting", "ready", "dead"};
@@ -100,14 +103,15 @@ boost::system::error_code protocol_error() {
 }
 
 // Sends `request` on a zygote's control socket and reads the reply (with the made sandbox's
-// fds) within `timeout`. `why` says what went wrong.
-awaitable<boost::system::result<base::sys::Received>> prefork(stream_descriptor& control,
-                                                              const zygote::PreforkRequest& request,
-                                                              zygote::PreforkReply& reply,
-                                                              std::chrono::milliseconds timeout,
-                                                              std::string& why) {
-  if (auto sent = base::sys::send_with_fds(control.native_handle(),
-                                           std::as_bytes(std::span(&request, 1)), {});
+// fds) within `timeout`, with `reuse_netns` (if valid) for the zygote to reuse. `why` says what
+// went wrong.
+awaitable<boost::system::result<base::sys::Received>> prefork(
+    stream_descriptor& control, const zygote::PreforkRequest& request, int reuse_netns,
+    zygote::PreforkReply& reply, std::chrono::milliseconds timeout, std::string& why) {
+  const int passed[] = {reuse_netns};
+  if (auto sent = base::sys::send_with_fds(
+          control.native_handle(), std::as_bytes(std::span(&request, 1)),
+          reuse_netns >= 0 ? std::span<const int>(passed) : std::span<const int>());
       !sent) {
     why = "send: " + sent.error().message();
     co_return sent.error();
@@ -170,7 +174,7 @@ awaitable<boost::system::result<void>> await_running(boost::asio::any_io_executo
 }  // namespace
 
 ZygotePool::ZygotePool(boost::asio::any_io_executor io, PoolOptions options, UidPool& uids)
-    : io_(std::move(io)), options_(std::move(options)), uids_(uids) {
+    : io_(std::move(io)), options_(std::move(options)), uids_(uids), netns_(kMaxFreeNetns) {
   flavours_.push_back(Flavour{"minimal", {}, {}});
   if (!options_.preload.empty()) {
     std::string name;
@@ -347,11 +351,28 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
   } in_flight{this, alive_};
 
   zygote::PreforkReply reply;
-  auto got = co_await prefork(*z.control, request, reply, options_.prefork_timeout, z.last_error);
+  base::sys::UniqueFd reuse_netns = netns_.take();
+  auto got = co_await prefork(*z.control, request, reuse_netns.get(), reply,
+                              options_.prefork_timeout, z.last_error);
+  reuse_netns.reset();  // the zygote has its own copy, or it is gone
   if (!got) co_return got.error();
   // Owned from here on: if anything below fails, its destructor kills and reaps it.
   Ahead ahead;
   ahead.init = std::make_unique<jail::Child>(io_, reply.pid, std::move(got->fds[0]));
+  // One the zygote chose (not one the sandbox created in its own user namespace, over which it
+  // had every capability): handed back for reuse once nothing of this sandbox is left.
+  switch (static_cast<zygote::NetworkNamespace>(reply.network)) {
+    case zygote::NetworkNamespace::kReused:
+      ++netns_reused_;
+      ahead.network = netns_.lease_of(reply.pid);
+      break;
+    case zygote::NetworkNamespace::kCreated:
+      ++netns_created_;
+      ahead.network = netns_.lease_of(reply.pid);
+      break;
+    case zygote::NetworkNamespace::kOwn:
+      break;
+  }
   ahead.handover = std::move(got->fds[2]);
   ahead.uid = std::move(uid);
 
@@ -584,6 +605,7 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
   ahead.handover.reset();
   ++z->spawned;
   PoolSpawned out;
+  out.network = std::move(ahead.network);
   out.init = std::move(ahead.init);
   out.channel = std::move(ahead.channel);
   out.uid = std::move(ahead.uid);
@@ -643,9 +665,15 @@ boost::json::object ZygotePool::describe() const {
     flavours.push_back(boost::json::object{{"name", f.name}, {"preload", std::move(mods)}});
   }
   const PoolStats counts = stats();
-  return {{"enabled", true},      {"ready", counts.ready},
-          {"busy", counts.busy},  {"restarts", counts.restarts},
-          {"flavours", flavours}, {"zygotes", std::move(list)}};
+  return {
+      {"enabled", true},
+      {"ready", counts.ready},
+      {"busy", counts.busy},
+      {"restarts", counts.restarts},
+      {"flavours", flavours},
+      {"zygotes", std::move(list)},
+      {"network_namespaces",
+       {{"created", netns_created_}, {"reused", netns_reused_}, {"free", netns_.free_count()}}}};
 }
 
 }  // namespace pysandbox::executor

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/sys/unique_fd.hpp"
+#include "executor/netns_pool.hpp"
 #include "executor/pool_stats.hpp"
 #include "executor/uid_pool.hpp"
 #include "jail/child.hpp"
@@ -59,6 +60,7 @@ struct PoolOptions {
 };
 
 struct PoolSpawned {
+  NetnsLease network;                 // its network namespace, until nothing of it is left
   std::unique_ptr<jail::Child> init;  // the sandbox's init
   base::sys::UniqueFd channel;        // its channel's read end (jail/sandbox_init.hpp)
   UidLease uid;                       // its uid, until nothing of it is left
@@ -99,6 +101,8 @@ class ZygotePool {
   enum class State { kStarting, kReady, kDead };
   // A sandbox made ahead of its run.
   struct Ahead {
+    // First, so destroyed last: handed back only after init's destructor killed and reaped it.
+    NetnsLease network;
     std::unique_ptr<jail::Child> init;
     base::sys::UniqueFd channel;
     base::sys::UniqueFd handover;
@@ -159,6 +163,9 @@ class ZygotePool {
   std::vector<Flavour> flavours_;
   std::vector<std::unique_ptr<Zygote>> zygotes_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  NetnsPool netns_;
+  std::uint64_t netns_created_ = 0;  // by a zygote for one of its sandboxes
+  std::uint64_t netns_reused_ = 0;   // handed back and found empty
   std::uint64_t next_id_ = 0;
   unsigned preforks_in_flight_ = 0;
   bool sweep_pending_ = false;

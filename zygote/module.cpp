@@ -38,6 +38,7 @@
 #include "base/json_line.hpp"
 #include "base/sys/fd_passing.hpp"
 #include "jail/namespace_spawner.hpp"
+#include "jail/network_namespace.hpp"
 #include "jail/sandbox_init.hpp"
 #include "seccomp_policies/policy.hpp"
 #include "zygote/huge_pages.hpp"
@@ -111,12 +112,13 @@ std::optional<std::string> move_into_root(const std::vector<jail::MountOp>& root
       return op.describe() + ": " + std::strerror(err);
   }
   // Each sandbox is born in the network namespace the zygote is in at that moment; the zygote
-  // leaves it for a new one right after the fork, so no two sandboxes ever share one.
+  // moves to the next one before each fork (prefork()), so no two live sandboxes share one. Off
+  // the host's network from here on.
   if (::unshare(CLONE_NEWNET) != 0)
     return std::string("network namespace: ") + std::strerror(errno);
   config.host_proc_fd = host_proc.release();
   config.inherit_network_namespace = true;
-  layout = "prebuilt root, network namespace created ahead";
+  layout = "prebuilt root, network namespaces recycled when empty";
   return std::nullopt;
 }
 
@@ -170,10 +172,31 @@ bool send(const void* data, std::size_t size, std::span<const int> fds = {}) {
 
 // One sandbox ahead of its run. Returns true in the sandbox's runner (the caller returns to
 // Python), false in the zygote (done, or the control socket broke: `stop` says which).
-bool prefork(const pysandbox::zygote::PreforkRequest& request, const jail::Rlimits& limits,
-             int null_fd, unsigned fault_every, bool& stop) {
+bool prefork(const pysandbox::zygote::PreforkRequest& request, base::sys::UniqueFd reuse_netns,
+             const jail::Rlimits& limits, int null_fd, unsigned fault_every, bool& stop) {
+  using pysandbox::zygote::NetworkNamespace;
   pysandbox::zygote::PreforkReply reply;
   reply.id = request.id;
+  if (g_zygote->inherit_network_namespace) {
+    // Before anything of this sandbox exists (its handover socket included, which would be a
+    // unix socket of the namespace it was made in).
+    auto entered = jail::enter_next_network_namespace(reuse_netns.get(), g_zygote->host_proc_fd);
+    if (!entered) {
+      // The next sandbox must not join the last one's network namespace: stop instead.
+      base::JsonLine("zygote_error", "zygote")
+          .field("what", "network namespace")
+          .field("errno", entered.error().value())
+          .field("detail", entered.error().message())
+          .field("pid", static_cast<std::int64_t>(::getpid()))
+          .write();
+      stop = true;
+      return false;
+    }
+    reply.network = static_cast<std::int32_t>(*entered == jail::NetworkNamespaceChoice::kReused
+                                                  ? NetworkNamespace::kReused
+                                                  : NetworkNamespace::kCreated);
+  }
+  reuse_netns.reset();
   auto channel = base::sys::make_pipe();
   auto handover = base::sys::make_seqpacket_pair();
   if (!channel || !handover) {
@@ -217,18 +240,6 @@ bool prefork(const pysandbox::zygote::PreforkRequest& request, const jail::Rlimi
   if (stop) {
     // The server is gone: the sandbox (its child, by CLONE_PARENT) must not wait forever.
     (void)base::sys::pidfd_send_signal(made->pidfd.get(), SIGKILL);
-    return false;
-  }
-  if (g_zygote->inherit_network_namespace && ::unshare(CLONE_NEWNET) != 0) {
-    // The next sandbox must not join this one's network namespace: stop instead.
-    const int err = errno;
-    base::JsonLine("zygote_error", "zygote")
-        .field("what", "unshare(CLONE_NEWNET)")
-        .field("errno", err)
-        .field("detail", std::strerror(err))
-        .field("pid", static_cast<std::int64_t>(::getpid()))
-        .write();
-    stop = true;
   }
   return false;
 }
@@ -263,8 +274,10 @@ PyObject* serve(PyObject*, PyObject* args) {
       ::_exit(1);
     }
     if (received->bytes == 0) ::_exit(0);  // the server closed the socket: drain done
+    // At most one fd: a network namespace to reuse.
+    base::sys::UniqueFd reuse_netns(received->fd_count == 1 ? received->fds[0].release() : -1);
     if (received->truncated || received->bytes != sizeof request ||
-        request.magic != pysandbox::zygote::kMagic || received->fd_count != 0) {
+        request.magic != pysandbox::zygote::kMagic || received->fd_count > 1) {
       pysandbox::zygote::PreforkReply reply;
       reply.id = request.id;
       reply.err = EPROTO;
@@ -272,7 +285,7 @@ PyObject* serve(PyObject*, PyObject* args) {
       continue;
     }
     bool stop = false;
-    if (prefork(request, limits, null_fd.get(), fault_every, stop)) {
+    if (prefork(request, std::move(reuse_netns), limits, null_fd.get(), fault_every, stop)) {
       (void)null_fd.release();  // closed by the jail's steps
       Py_RETURN_NONE;           // the runner, in its sandbox
     }

@@ -6,6 +6,8 @@
 //                                  .., "python": "3.11.2", "preloaded": [...], "layout": ..}
 //                                  or {"ok": false, "error": "..."}
 //   server -> zygote, any time:    PreforkRequest: make a sandbox ahead of its run, as `uid`
+//                                  [+ fd: a network namespace an earlier sandbox left, to reuse
+//                                  if empty (jail/network_namespace.hpp)]
 //   zygote -> server, per request: PreforkReply [+ fds: the sandbox init's pidfd, the read end
 //                                  of its channel (jail/sandbox_init.hpp), the server's end of
 //                                  its handover socket]
@@ -24,7 +26,7 @@
 
 namespace pysandbox::zygote {
 
-inline constexpr std::uint32_t kMagic = 0x7a737971;  // "qysz": version 2
+inline constexpr std::uint32_t kMagic = 0x7a737972;  // "rysz": version 3
 inline constexpr std::size_t kMaxConfigBytes = 16384;
 inline constexpr std::size_t kMaxHelloBytes = 4096;
 inline constexpr std::size_t kReadyFds = 3;                // pidfd, channel, handover
@@ -41,12 +43,19 @@ struct PreforkRequest {
   std::uint32_t host_gid = 0;
 };
 
+// PreforkReply::network.
+enum class NetworkNamespace : std::int32_t {
+  kOwn = 0,      // the sandbox created its own (no prebuilt root): never to be reused
+  kCreated = 1,  // the zygote created it for this sandbox
+  kReused = 2,   // the one the request carried, found empty
+};
+
 struct PreforkReply {
   std::uint32_t magic = kMagic;
   std::int32_t err = 0;  // errno of a failed clone3 (pid == 0, no fds)
   std::uint64_t id = 0;
-  std::int32_t pid = 0;  // > 0: the sandbox's init; kReadyFds fds are attached
-  std::int32_t reserved = 0;
+  std::int32_t pid = 0;      // > 0: the sandbox's init; kReadyFds fds are attached
+  std::int32_t network = 0;  // NetworkNamespace: where the sandbox's network namespace came from
 };
 
 struct RunMessage {
