@@ -22,32 +22,9 @@
 #include <string_view>
 #include <vector>
 
+#include "jail/sandbox_channel.hpp"
+
 namespace pysandbox::jail {
-
-enum class RecordKind : std::int32_t {
-  kSetupFailed = 1,  // a setup step failed; the sandbox never ran anything of the script's
-  kRunning = 2,      // the runner is up (cold: it execve'd; warm: it waits for its run)
-  kExited = 3,       // the runner exited; every other process was killed and reaped
-};
-
-struct ChannelRecord {
-  std::int32_t kind = 0;     // RecordKind
-  std::int32_t step = 0;     // kSetupFailed: the spawner's step
-  std::int32_t index = 0;    // kSetupFailed: which operation of the step
-  std::int32_t err = 0;      // kSetupFailed: errno
-  std::int32_t status = 0;   // kExited: the runner's wait status (wait(2) encoding)
-  std::int32_t stopped = 0;  // kExited: init ended the sandbox because the server asked it to
-  // kExited: what every process init reaped used (getrusage(RUSAGE_CHILDREN)).
-  std::int64_t user_usec = 0;
-  std::int64_t system_usec = 0;
-  std::int64_t max_rss_kib = 0;
-};
-static_assert(sizeof(ChannelRecord) == 48);
-
-// The signal that asks init to stop the sandbox: it kills every other process, reaps them (so
-// their usage still counts) and reports. Sent from outside the PID namespace, it reaches init
-// only because init handles it (pid_namespaces(7)).
-inline constexpr int kStopSignal = SIGTERM;
 
 // Async-signal-safe: one write(2) of the whole record.
 void write_record(int channel, const ChannelRecord& record) noexcept;
@@ -61,39 +38,19 @@ void install_stop_handler() noexcept;
 // The runner's side: kStopSignal back to its default action.
 void reset_stop_handler() noexcept;
 
-// Cold start: the runner borrows init's address space (vfork: nothing is copied for it) only to
-// execve `path`; if that fails it reports a kSetupFailed record (`exec_step`, errno) on
-// `channel` and exits. Returns the runner's pid, or -errno. Async-signal-safe.
-pid_t exec_runner(const char* path, const char* const* argv, const char* const* envp, int channel,
-                  std::int32_t exec_step) noexcept;
-
-// What init may kill when the runner is done: kEverything = kill(-1), every process it may
-// signal, which is the sandbox when the sandbox is a PID namespace or a uid of its own; kGroup =
-// its process group only (rlimit mode without either: kill(-1) would reach the server).
-enum class KillScope : int { kEverything = 1, kGroup = 2 };
-
-// init's loop, after the runner `runner` was started: reaps children until the runner exits (or
-// a stop is requested), then kills the rest of the sandbox (`scope`), reaps it all, writes a
-// kExited record to `channel` and exits. Async-signal-safe.
-[[noreturn]] void run_init(pid_t runner, int channel, KillScope scope) noexcept;
-
-// init as its own small program (pysandbox-init, jail/init/main.cpp), so that nothing of the
+// init as its own small program (pysandbox-init, jail/init/init.cpp), so that nothing of the
 // server's or a zygote's memory stays in the sandbox, and the script sees the same pid 1 on every
 // start path. Async-signal-safe; each returns only if execveat fails (-errno).
 //
-// Cold start: init execs first and then starts the runner itself (exec_runner), so that the
+// Cold start: init execs first and then starts the runner itself, so that the
 // script never sees anything but pysandbox-init as its parent: `path`, `argv` and `envp` are the
 // runner's, `exec_step` the spawner's step number for a failed execve of it. At most
 // kMaxRunnerArgs arguments.
-inline constexpr int kMaxRunnerArgs = 24;
 int exec_init_then_runner(int init_fd, int channel, KillScope scope, std::int32_t exec_step,
                           const char* path, const char* const* argv,
                           const char* const* envp) noexcept;
 // Warm start: the runner exists already (a forked interpreter that waits for its run).
 int exec_init(int init_fd, pid_t runner, int channel, KillScope scope) noexcept;
-
-// pysandbox-init's main: argv as the two functions above give it.
-int init_main(int argc, char** argv, char** envp) noexcept;
 
 // The server's side: records decoded from what the channel held (a trailing partial record is
 // ignored).
