@@ -10,6 +10,8 @@
 #include <string>
 #include <variant>
 
+#include "executor/settings.hpp"
+
 namespace pysandbox::beast_server {
 
 // Descriptors one run holds at its peak, with a margin: while it is being spawned, both ends of
@@ -17,8 +19,10 @@ namespace pysandbox::beast_server {
 // in full mode, the cgroup leaf's directory (12, from the executor's code); 5 once the script
 // runs (measured: the server's count went from 18 to 24 with one warm run and its connection).
 inline constexpr std::uint64_t kFdsPerRun = 16;
-// Per warm-pool zygote: its socket, pidfd and a restart's transient pair.
-inline constexpr std::uint64_t kFdsPerZygote = 4;
+// Per warm-pool zygote: its socket, pidfd and a restart's transient pair, and per sandbox it
+// keeps ahead (executor::kAheadPerZygote) that one's pidfd, channel, handover socket and network
+// namespace.
+inline constexpr std::uint64_t kFdsPerZygote = 4 + 4 * executor::kAheadPerZygote;
 // Refusing or evicting connections, reading /proc, logging, a zygote restart.
 inline constexpr std::uint64_t kFdSlack = 64;
 // Below this many connections the server would be useless: refuse to start instead.

@@ -58,11 +58,14 @@ struct Settings {
   std::vector<std::string> extra_ro_paths;
 };
 
-// How many uids from uid_base the namespace modes use: one per running sandbox, and two per
-// zygote (its sandbox made ahead, and the next one while the first is being handed over).
+// Sandboxes each warm-pool zygote keeps made, or being made, ahead of their runs.
+inline constexpr unsigned kAheadPerZygote = 2;
+
+// How many uids from uid_base the namespace modes use: one per running sandbox, and per zygote
+// one per sandbox made or being made ahead, plus one being handed over.
 inline unsigned sandbox_uid_count(const Settings& s) {
   const unsigned zygotes = s.pool ? s.pool_size * (s.preload.empty() ? 1 : 2) : 0;
-  return s.max_concurrency + 2 * zygotes + 2;
+  return s.max_concurrency + (kAheadPerZygote + 1) * zygotes + 2;
 }
 
 }  // namespace pysandbox::executor

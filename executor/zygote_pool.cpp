@@ -197,7 +197,7 @@ ZygotePool::~ZygotePool() {
   // control sockets first makes an idle zygote exit on its own.
   for (auto& z : zygotes_) {
     z->control.reset();
-    z->ahead.reset();
+    z->ahead.clear();
   }
   zygotes_.clear();
 }
@@ -316,23 +316,25 @@ awaitable<boost::system::result<void>> ZygotePool::await_hello(Zygote& z) {
   co_return boost::system::result<void>{};
 }
 
-awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
+awaitable<boost::system::result<ZygotePool::Ahead>> ZygotePool::request_ahead(Zygote& z) {
   co_await boost::asio::this_coro::throw_if_cancelled(false);
   UidLease uid = uids_.acquire();
   if (!uid) {
     z.last_error = "no free sandbox uid";
     co_return std::make_error_code(std::errc::resource_unavailable_try_again);
   }
-  z.making_uid = uid.uid();
-  // Destroyed with this frame, which the io_context's shutdown may do after the pool (and `z`)
-  // are gone: only touch `z` while the pool lives.
-  struct Made {
+  // Listed as being made from now on (/healthz), until finish_ahead() is done with it: a process
+  // of this uid may exist from the moment the request is sent.
+  z.making_uids.push_back(uid.uid());
+  struct Unlisted {
     Zygote& z;
     std::shared_ptr<bool> alive;
-    ~Made() {
-      if (*alive) z.making_uid = 0;
+    uid_t uid;
+    bool keep = false;
+    ~Unlisted() {
+      if (*alive && !keep) std::erase(z.making_uids, uid);
     }
-  } made_guard{z, alive_};
+  } listed{z, alive_, uid.uid()};
   zygote::PreforkRequest request;
   request.id = ++next_id_;
   request.host_uid = uid.uid();
@@ -373,44 +375,66 @@ awaitable<boost::system::result<void>> ZygotePool::make_ahead(Zygote& z) {
     case zygote::NetworkNamespace::kOwn:
       break;
   }
+  ahead.channel = std::move(got->fds[1]);
   ahead.handover = std::move(got->fds[2]);
   ahead.uid = std::move(uid);
+  listed.keep = true;  // finish_ahead() takes it off the list
+  co_return ahead;
+}
 
+awaitable<void> ZygotePool::finish_ahead(std::shared_ptr<bool> alive, Zygote& z,
+                                         std::uint64_t generation, Ahead ahead) {
   // Its runner says when it waits for its run (or its init, that a setup step failed).
-  if (auto up = co_await await_running(io_, got->fds[1], ahead.channel, options_.prefork_timeout,
-                                       z.last_error);
-      !up) {
-    co_return up.error();
+  base::sys::UniqueFd received = std::move(ahead.channel);
+  std::string why;
+  auto up = co_await await_running(io_, received, ahead.channel, options_.prefork_timeout, why);
+  if (!*alive) co_return;
+  std::erase(z.making_uids, ahead.uid.uid());
+  if (z.generation != generation || z.state != State::kReady) co_return;  // its zygote is gone
+  if (!up) {
+    // Not coming up in time or in protocol means the zygote is not trustworthy any more: its
+    // keep_ahead() gives up on it and supervise() replaces it.
+    z.last_error = why;
+    z.failed = true;
+  } else {
+    ahead.running = true;
+    z.ahead.push_back(std::move(ahead));
+    ++z.made;
+    wake_waiters(z.flavour);
   }
-  ahead.running = true;
-  z.ahead = std::move(ahead);
-  ++z.made;
-  co_return boost::system::result<void>{};
+  z.taken->cancel();  // keep_ahead() counts again
 }
 
 awaitable<void> ZygotePool::keep_ahead(std::shared_ptr<bool> alive, Zygote& z) {
   co_await boost::asio::this_coro::throw_if_cancelled(false);
   for (;;) {
-    if (!z.ahead) {
-      auto made = co_await make_ahead(z);
+    // The zygote's own part (its fork and the reply) one at a time; the sandboxes' own setup,
+    // up to options_.ahead of them, in parallel (finish_ahead).
+    while (!z.failed && z.ahead.size() + z.making_uids.size() < options_.ahead) {
+      auto requested = co_await request_ahead(z);
       if (!*alive) co_return;
       if ((co_await boost::asio::this_coro::cancellation_state).cancelled() !=
           boost::asio::cancellation_type::none) {
         co_return;
       }
-      if (!made) {
-        // Not answering in time or in protocol means the zygote is not trustworthy any more:
-        // replace it (supervise() restarts it).
-        log("zygote_wedged", z, z.last_error);
-        co_return;
+      if (!requested) {
+        z.failed = true;
+        break;
       }
-      wake_waiters(z.flavour);
+      boost::asio::co_spawn(io_, finish_ahead(alive, z, z.generation, std::move(*requested)),
+                            boost::asio::detached);
+    }
+    if (z.failed) {
+      // Not answering in time or in protocol means the zygote is not trustworthy any more:
+      // replace it (supervise() restarts it).
+      log("zygote_wedged", z, z.last_error);
+      co_return;
     }
     z.taken->expires_at(std::chrono::steady_clock::time_point::max());
     auto [ec] = co_await z.taken->async_wait(as_tuple(use_awaitable));
     if (!*alive) co_return;
-    // This coroutine itself was cancelled (its zygote exited): stop. Otherwise spawn() took the
-    // sandbox (it cancels the timer): make the next.
+    // This coroutine itself was cancelled (its zygote exited): stop. Otherwise a sandbox was
+    // taken or finished its setup (either cancels the timer): count again.
     const auto state = co_await boost::asio::this_coro::cancellation_state;
     if (state.cancelled() != boost::asio::cancellation_type::none) co_return;
     if (ec != boost::asio::error::operation_aborted || z.state != State::kReady) co_return;
@@ -422,6 +446,9 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
   for (;;) {
     Zygote& z = *zygotes_[index];
     z.state = State::kStarting;
+    ++z.generation;  // what an earlier incarnation had under way is not this one's
+    z.failed = false;
+    z.making_uids.clear();
     const auto started = std::chrono::steady_clock::now();
     if (auto launched = launch(z); !launched) {
       z.last_error = "launch: " + launched.error().message();
@@ -451,8 +478,8 @@ awaitable<void> ZygotePool::supervise(std::shared_ptr<bool> alive, std::size_t i
       const bool was_ready = z.state == State::kReady;
       z.state = State::kDead;
       z.control.reset();
-      // Its sandbox made ahead dies with it: a zygote that failed may have made it badly.
-      z.ahead.reset();
+      // Its sandboxes made ahead die with it: a zygote that failed may have made them badly.
+      z.ahead.clear();
       std::string how = "exit status unknown";
       if (exited) {
         how = exited->signal != 0 ? "killed by signal " + std::to_string(exited->signal)
@@ -524,8 +551,7 @@ bool ZygotePool::still_current(const std::vector<BoundFile>& files) {
 
 ZygotePool::Zygote* ZygotePool::pick(std::size_t flavour) {
   for (auto& z : zygotes_) {
-    if (z->flavour == flavour && z->state == State::kReady && z->ahead && z->ahead->running)
-      return z.get();
+    if (z->flavour == flavour && z->state == State::kReady && !z->ahead.empty()) return z.get();
   }
   return nullptr;
 }
@@ -570,12 +596,12 @@ awaitable<boost::system::result<PoolSpawned>> ZygotePool::spawn(std::string_view
     // zygote binds the current one; this run starts cold meanwhile.
     z->last_error = "a file of its sandboxes' root changed on the host";
     log("zygote_stale", *z, z->last_error);
-    z->ahead.reset();
+    z->ahead.clear();
     z->process->kill();
     co_return boost::system::error_code(ESTALE, boost::system::generic_category());
   }
-  Ahead ahead = std::move(*z->ahead);
-  z->ahead.reset();
+  Ahead ahead = std::move(z->ahead.front());
+  z->ahead.pop_front();
   z->taken->cancel();  // the zygote makes the next one now, off this request's clock
   const std::string flavour = flavours_[z->flavour].name;
   if (ahead.init->exited()) {
@@ -649,12 +675,17 @@ boost::json::object ZygotePool::describe() const {
       item["layout"] = z->layout;
       item["huge_page_bytes"] = z->huge_page_bytes;
     }
-    if (z->ahead) {
-      item["sandbox_ahead"] = boost::json::object{{"pid", z->ahead->init->pid()},
-                                                  {"uid", z->ahead->uid.uid()},
-                                                  {"running", z->ahead->running}};
+    // The one the next request of its flavour gets, and every uid made or being made ahead.
+    if (!z->ahead.empty()) {
+      const Ahead& next = z->ahead.front();
+      item["sandbox_ahead"] = boost::json::object{
+          {"pid", next.init->pid()}, {"uid", next.uid.uid()}, {"running", next.running}};
     }
-    if (z->making_uid != 0) item["sandbox_making_uid"] = z->making_uid;
+    boost::json::array ahead_uids, making_uids;
+    for (const auto& a : z->ahead) ahead_uids.push_back(a.uid.uid());
+    for (const uid_t uid : z->making_uids) making_uids.push_back(uid);
+    item["sandboxes_ahead_uids"] = std::move(ahead_uids);
+    item["sandboxes_making_uids"] = std::move(making_uids);
     if (!z->last_error.empty()) item["last_error"] = z->last_error;
     list.push_back(std::move(item));
   }

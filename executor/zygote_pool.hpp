@@ -1,5 +1,5 @@
 // The warm path: pre-initialised interpreters (zygotes: Debian's /usr/bin/python3 running
-// python/zygote.py with its native module) that each keep one sandbox made ahead of its run. A
+// python/zygote.py with its native module) that each keep sandboxes made ahead of their runs. A
 // request takes such a sandbox, already in its namespaces, uid, root, rlimits and seccomp, with
 // its interpreter forked and its after-fork work done, and hands it the run's fds and limits over
 // a socket: only the script itself runs on the request's clock. The zygote then makes the next.
@@ -33,6 +33,7 @@
 #include "base/sys/unique_fd.hpp"
 #include "executor/netns_pool.hpp"
 #include "executor/pool_stats.hpp"
+#include "executor/settings.hpp"
 #include "executor/uid_pool.hpp"
 #include "jail/child.hpp"
 #include "jail/namespace_spawner.hpp"
@@ -48,6 +49,9 @@ struct PoolOptions {
   boost::json::object config;
   std::vector<std::string> preload;  // modules of the preloaded flavour; empty: minimal only
   unsigned per_flavour = 1;          // zygotes per flavour
+  // Sandboxes each zygote keeps made, or being made, ahead of their runs: the zygote forks the
+  // next while the last sets itself up (at saturation one at a time bounded the rate).
+  unsigned ahead = kAheadPerZygote;
   std::chrono::milliseconds hello_timeout{120000};  // start + imports (slow in emulated VMs)
   // Making a sandbox takes milliseconds (~0.2 s in an emulated VM): a zygote slower than this
   // is wedged and replaced.
@@ -123,8 +127,10 @@ class ZygotePool {
     State state = State::kStarting;
     std::unique_ptr<jail::Child> process;
     std::unique_ptr<boost::asio::posix::stream_descriptor> control;
-    std::optional<Ahead> ahead;
-    uid_t making_uid = 0;  // the uid of the sandbox being made, until it is reported
+    std::deque<Ahead> ahead;         // ready for a run, oldest first
+    std::vector<uid_t> making_uids;  // sandboxes asked for and not yet up
+    std::uint64_t generation = 0;    // one per launch: what an earlier launch made is not ours
+    bool failed = false;             // a sandbox of it did not come up: replace it
     // Wakes keep_ahead() when its sandbox was taken.
     std::unique_ptr<boost::asio::steady_timer> taken;
     unsigned restarts = 0;
@@ -144,9 +150,14 @@ class ZygotePool {
   boost::asio::awaitable<void> supervise(std::shared_ptr<bool> alive, std::size_t index);
   boost::system::result<void> launch(Zygote& z);
   boost::asio::awaitable<boost::system::result<void>> await_hello(Zygote& z);
-  // Keeps one sandbox made ahead for `z`; returns when the zygote fails to make one.
+  // Keeps options_.ahead sandboxes made (or being made) ahead for `z`; returns when the zygote
+  // fails to make one.
   boost::asio::awaitable<void> keep_ahead(std::shared_ptr<bool> alive, Zygote& z);
-  boost::asio::awaitable<boost::system::result<void>> make_ahead(Zygote& z);
+  // The zygote's part of making one: its uid, the request, the reply and what it carries.
+  boost::asio::awaitable<boost::system::result<Ahead>> request_ahead(Zygote& z);
+  // The sandbox's part, beside the zygote making the next: until its runner waits for its run.
+  boost::asio::awaitable<void> finish_ahead(std::shared_ptr<bool> alive, Zygote& z,
+                                            std::uint64_t generation, Ahead ahead);
   Zygote* pick(std::size_t flavour);
   std::vector<BoundFile> bound_files() const;
   static bool still_current(const std::vector<BoundFile>& files);

@@ -75,8 +75,7 @@ void set_stop_handler(void (*handler)(int)) noexcept {
   sa.flags = 0x04000000;  // SA_RESTORER
   sa.restorer = pysandbox_init_restore_rt;
 #endif
-  (void)raw_syscall(SYS_rt_sigaction, kStopSignal, reinterpret_cast<long>(&sa), 0,
-                    sizeof sa.mask);
+  (void)raw_syscall(SYS_rt_sigaction, kStopSignal, reinterpret_cast<long>(&sa), 0, sizeof sa.mask);
 }
 #endif
 

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "executor/settings.hpp"
 #include "tests/e2e/http_client.hpp"
 #include "tests/e2e/sandbox_uids.hpp"
 #include "tests/e2e/server_process.hpp"
@@ -890,22 +891,30 @@ TEST(PoolRestart, AKilledZygoteIsReplacedAndRequestsKeepWorking) {
 TEST(PoolRestart, AWedgedZygoteIsReplacedAndRequestsNeverWaitForIt) {
   ServerProcess server(server_args());
   if (mode_of(server.port()) == "rlimit") GTEST_SKIP() << "rlimit mode has no warm pool";
-  const auto ready = wait_pool(server.port(), [](const json::object& pool) {
+  // Every sandbox it keeps ahead made, none under way.
+  const auto all_ahead = [](const json::object& pool) {
     if (!both_ready(pool)) return false;
-    for (const auto& z : zygotes_of(pool, kPreloaded))
-      if (!z.contains("sandbox_ahead")) return false;
+    for (const auto& z : zygotes_of(pool, kPreloaded)) {
+      if (z.at("sandboxes_ahead_uids").as_array().size() != executor::kAheadPerZygote ||
+          !z.at("sandboxes_making_uids").as_array().empty()) {
+        return false;
+      }
+    }
     return true;
-  });
-  ASSERT_TRUE(both_ready(ready)) << json::serialize(ready);
+  };
+  const auto ready = wait_pool(server.port(), all_ahead);
+  ASSERT_TRUE(all_ahead(ready)) << json::serialize(ready);
   const std::int64_t wedged = zygote_count(server.port(), kPreloaded).pid;
   ASSERT_GT(wedged, 0);
-  // Stopped, it cannot make its next sandbox. The sandbox it made ahead still serves the first
-  // request warm; the next one does not wait for the zygote (beyond a short bound) but runs
+  // Stopped, it cannot make its next sandbox. The sandboxes it made ahead still serve the first
+  // requests warm; the next one does not wait for the zygote (beyond a short bound) but runs
   // cold; and the server replaces the zygote once it misses its prefork timeout.
   ASSERT_EQ(::kill(static_cast<pid_t>(wedged), SIGSTOP), 0) << std::strerror(errno);
-  auto first = execute(server.port(), kPandasSum);
-  EXPECT_EQ(json::serialize(result_of(first)), R"({"sum":6,"len":3})");
-  EXPECT_EQ(start_of(first), "warm") << first.body;
+  for (unsigned i = 0; i < executor::kAheadPerZygote; ++i) {
+    auto first = execute(server.port(), kPandasSum);
+    EXPECT_EQ(json::serialize(result_of(first)), R"({"sum":6,"len":3})");
+    EXPECT_EQ(start_of(first), "warm") << first.body;
+  }
   auto second = execute(server.port(), kPandasSum);
   EXPECT_EQ(json::serialize(result_of(second)), R"({"sum":6,"len":3})");
   EXPECT_EQ(start_of(second), "cold") << second.body;

@@ -57,10 +57,12 @@ std::vector<pid_t> leftover_sandbox_processes(unsigned short port) {
   if (const auto* zygotes = pool.if_contains("zygotes")) {
     for (const auto& z : zygotes->as_array()) {
       const auto& zo = z.as_object();
-      if (const auto* a = zo.if_contains("sandbox_ahead"))
-        ahead.insert(static_cast<uid_t>(a->at("uid").to_number<std::int64_t>()));
-      if (const auto* m = zo.if_contains("sandbox_making_uid"))
-        ahead.insert(static_cast<uid_t>(m->to_number<std::int64_t>()));
+      for (const char* key : {"sandboxes_ahead_uids", "sandboxes_making_uids"}) {
+        if (const auto* uids_of = zo.if_contains(key)) {
+          for (const auto& u : uids_of->as_array())
+            ahead.insert(static_cast<uid_t>(u.to_number<std::int64_t>()));
+        }
+      }
     }
   }
   std::vector<pid_t> out;
