@@ -28,12 +28,7 @@ void write_record(int channel, const ChannelRecord& record) noexcept {
 
 void write_setup_failed(int channel, std::int32_t step, std::int32_t index,
                         std::int32_t err) noexcept {
-  ChannelRecord failed;
-  failed.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-  failed.step = step;
-  failed.index = index;
-  failed.err = err;
-  write_record(channel, failed);
+  write_record(channel, setup_failed_record(step, index, err));
 }
 
 void install_stop_handler() noexcept {
@@ -51,37 +46,12 @@ void reset_stop_handler() noexcept {
   ::sigaction(kStopSignal, &sa, nullptr);
 }
 
-namespace {
-
-// Decimal digits of `value` into `out` (at least 12 bytes), NUL-terminated.
-void format_int(long value, char* out) noexcept {
-  char digits[24];
-  int n = 0;
-  const bool negative = value < 0;
-  unsigned long v =
-      negative ? 0ul - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  int at = 0;
-  if (negative) out[at++] = '-';
-  while (n > 0) out[at++] = digits[--n];
-  out[at] = '\0';
-}
-
-}  // namespace
-
 int exec_init(int init_fd, pid_t runner, int channel, KillScope scope) noexcept {
-  char pid_text[24], channel_text[24], scope_text[24];
-  format_int(runner, pid_text);
-  format_int(channel, channel_text);
-  format_int(static_cast<int>(scope), scope_text);
-  const char* argv[] = {"pysandbox-init", pid_text, channel_text, scope_text, nullptr};
+  const InitCommandLine line(runner, channel, scope);
   const char* envp[] = {nullptr};
   // The channel crosses into init's program; the runner never had to keep it.
   if (::fcntl(channel, F_SETFD, 0) != 0) return -errno;
-  ::syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
+  ::syscall(SYS_execveat, init_fd, "", line.argv, envp, AT_EMPTY_PATH);
   return -errno;
 }
 

@@ -39,12 +39,7 @@ void write_record(int channel, const ChannelRecord& record) noexcept {
 
 void write_setup_failed(int channel, std::int32_t step, std::int32_t index,
                         std::int32_t err) noexcept {
-  ChannelRecord failed;
-  failed.kind = static_cast<std::int32_t>(RecordKind::kSetupFailed);
-  failed.step = step;
-  failed.index = index;
-  failed.err = err;
-  write_record(channel, failed);
+  write_record(channel, setup_failed_record(step, index, err));
 }
 
 long set_cloexec(int fd, bool on) noexcept {
@@ -151,23 +146,6 @@ long wait_any(int& status) noexcept {
   exit_now(0);
 }
 
-// Decimal digits of `value` into `out` (at least 24 bytes), NUL-terminated.
-void format_int(long value, char* out) noexcept {
-  char digits[24];
-  int n = 0;
-  const bool negative = value < 0;
-  unsigned long v =
-      negative ? 0ul - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  int at = 0;
-  if (negative) out[at++] = '-';
-  while (n > 0) out[at++] = digits[--n];
-  out[at] = '\0';
-}
-
 long parse_long(const char* text) noexcept {
   long v = 0;
   const bool negative = *text == '-';
@@ -206,15 +184,11 @@ int init_main(int argc, char** argv, char** envp) noexcept {
   write_record(channel, running);
   // Once more, as a warm sandbox's init is: the script then sees the same pid 1 (its command
   // line too) however it was started. If that fails, this one does the job as well.
-  char pid_text[24], channel_text[24], scope_text[24];
-  format_int(runner, pid_text);
-  format_int(channel, channel_text);
-  format_int(static_cast<int>(scope), scope_text);
-  const char* again[] = {"pysandbox-init", pid_text, channel_text, scope_text, nullptr};
+  const InitCommandLine again(runner, channel, scope);
   const char* no_env[] = {nullptr};
   if (set_cloexec(channel, false) == 0) {
     (void)raw_syscall(SYS_execve, reinterpret_cast<long>("/proc/self/exe"),
-                      reinterpret_cast<long>(again), reinterpret_cast<long>(no_env));
+                      reinterpret_cast<long>(again.argv), reinterpret_cast<long>(no_env));
     (void)set_cloexec(channel, true);
   }
   run_init(runner, channel, scope);
