@@ -163,7 +163,9 @@ TEST(ResponseMemory, ResponsesNotTakenAreBoundedInTotal) {
   config.executor.max_concurrency = 2;
   config.executor.max_output_bytes = 64u << 20;
   config.response_memory_bytes = 12u << 20;
-  config.write_timeout_ms = 1500;
+  // Long enough that B is seen waiting before A's write is cut (an AddressSanitizer build on a
+  // slow VM took over 1.5 s to get there once).
+  config.write_timeout_ms = 4000;
   ServerHarness harness(config);
   constexpr std::size_t kBig = 8'000'000;  // beyond what the kernel buffers for one socket
   const std::string big = "out:" + std::to_string(kBig);
@@ -189,7 +191,7 @@ TEST(ResponseMemory, ResponsesNotTakenAreBoundedInTotal) {
       [&] {
         return metric(harness.port, R"(pysandbox_responses_cut_total{route="/execute"})") == 1;
       },
-      5s));
+      10s));
   EXPECT_EQ(metric(harness.port, R"(pysandbox_connections_closed_total{reason="write_timeout"})"),
             1);
   EXPECT_TRUE(eventually([&] {
