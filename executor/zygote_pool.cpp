@@ -39,7 +39,7 @@ constexpr std::chrono::milliseconds kFirstBackoff{100};
 // A zygote that stayed up this long before dying was healthy: restart it without delay growth.
 constexpr std::chrono::seconds kHealthyUptime{30};
 // Network namespaces kept for reuse: as many as sandboxes can be alive at once (admission slots,
-// plus one made ahead per zygote) is all that is ever used; past that they are closed.
+// plus those made ahead) is all that is ever used; past that they are closed.
 constexpr std::size_t kMaxFreeNetns = 64;
 
 const char* state_name(int s) {
@@ -363,17 +363,10 @@ awaitable<boost::system::result<ZygotePool::Ahead>> ZygotePool::request_ahead(Zy
   ahead.init = std::make_unique<jail::Child>(io_, reply.pid, std::move(got->fds[0]));
   // One the zygote chose (not one the sandbox created in its own user namespace, over which it
   // had every capability): handed back for reuse once nothing of this sandbox is left.
-  switch (static_cast<zygote::NetworkNamespace>(reply.network)) {
-    case zygote::NetworkNamespace::kReused:
-      ++netns_reused_;
-      ahead.network = netns_.lease_of(reply.pid);
-      break;
-    case zygote::NetworkNamespace::kCreated:
-      ++netns_created_;
-      ahead.network = netns_.lease_of(reply.pid);
-      break;
-    case zygote::NetworkNamespace::kOwn:
-      break;
+  const auto network = static_cast<zygote::NetworkNamespace>(reply.network);
+  if (network != zygote::NetworkNamespace::kOwn) {
+    ++(network == zygote::NetworkNamespace::kReused ? netns_reused_ : netns_created_);
+    ahead.network = netns_.lease_of(reply.pid);
   }
   ahead.channel = std::move(got->fds[1]);
   ahead.handover = std::move(got->fds[2]);
@@ -397,7 +390,6 @@ awaitable<void> ZygotePool::finish_ahead(std::shared_ptr<bool> alive, Zygote& z,
     z.last_error = why;
     z.failed = true;
   } else {
-    ahead.running = true;
     z.ahead.push_back(std::move(ahead));
     ++z.made;
     wake_waiters(z.flavour);
@@ -678,8 +670,8 @@ boost::json::object ZygotePool::describe() const {
     // The one the next request of its flavour gets, and every uid made or being made ahead.
     if (!z->ahead.empty()) {
       const Ahead& next = z->ahead.front();
-      item["sandbox_ahead"] = boost::json::object{
-          {"pid", next.init->pid()}, {"uid", next.uid.uid()}, {"running", next.running}};
+      item["sandbox_ahead"] =
+          boost::json::object{{"pid", next.init->pid()}, {"uid", next.uid.uid()}};
     }
     boost::json::array ahead_uids, making_uids;
     for (const auto& a : z->ahead) ahead_uids.push_back(a.uid.uid());

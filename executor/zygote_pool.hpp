@@ -103,7 +103,7 @@ class ZygotePool {
 
  private:
   enum class State { kStarting, kReady, kDead };
-  // A sandbox made ahead of its run.
+  // A sandbox made ahead of its run (in a zygote's list only once its runner waits for its run).
   struct Ahead {
     // First, so destroyed last: handed back only after init's destructor killed and reaped it.
     NetnsLease network;
@@ -111,7 +111,6 @@ class ZygotePool {
     base::sys::UniqueFd channel;
     base::sys::UniqueFd handover;
     UidLease uid;
-    bool running = false;  // its runner said it waits for its run
   };
   // A single file bound into a zygote's prebuilt root (ld.so.cache, resolv.conf, ...): the bind
   // pins the inode the zygote saw, so a host update that replaces the file would not reach its
